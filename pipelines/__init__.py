@@ -1,0 +1,33 @@
+"""The registry: every pipeline's name, family, one-line description and where its class lives.
+
+Classes are imported lazily, so ``--only alexnet --gpu`` never imports OpenCV or scikit-image, and
+``--list`` imports nothing heavy. Adding a pipeline is one module and one line here.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    family: str  # "handcrafted" or "learned"
+    description: str
+    target: str  # "module:Class"
+
+    def load(self):
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)()
+
+
+REGISTRY: dict[str, Entry] = {
+    "hog_svm": Entry("handcrafted", "OpenCV HOG descriptors into a linear SVM",
+                     "pipelines.handcrafted.hog:HogSvm"),
+    "lenet": Entry("learned", "d2l LeNet-5: sigmoid, average pooling, SGD lr 0.9, 28x28 input",
+                   "pipelines.learned.lenet:LeNetPipeline"),
+}
+
+
+def get(name: str):
+    """Instantiate the pipeline registered as ``name``."""
+    return REGISTRY[name].load()

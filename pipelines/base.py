@@ -1,0 +1,141 @@
+"""The small interface every pipeline implements, and the context the runner hands it.
+
+A pipeline is a class with a frozen-dataclass ``Config``, a ``presets`` dict (smoke / cpu / paper) of
+named instances of it, and ``run(data, config, ctx) -> Outcome``. The runner knows nothing else about it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .data import Dataset
+
+PRESETS = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Chosen once, at start-up (see ``select_device``)."""
+    kind: str  # "cpu" or "cuda"
+    name: str
+
+
+class DeviceError(Exception):
+    """The asked-for device is not available; one-line message."""
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def select_device(gpu: bool) -> DeviceInfo:
+    """CPU unless ``gpu``; with ``gpu``, CUDA or a ``DeviceError`` (never a silent CPU run)."""
+    if not gpu:
+        return DeviceInfo("cpu", cpu_name())
+    try:
+        import torch
+    except ImportError:
+        raise DeviceError("--gpu needs PyTorch with CUDA, and torch is not installed") from None
+    if not torch.cuda.is_available():
+        raise DeviceError("--gpu needs a CUDA GPU, and torch.cuda.is_available() is False "
+                          f"(torch {torch.__version__}); run without --gpu for the CPU presets")
+    return DeviceInfo("cuda", torch.cuda.get_device_name(int(os.environ.get("LOCAL_RANK", 0))))
+
+
+def seed_everything(seed: int) -> None:
+    """One seed for Python, numpy and (when loaded) torch; estimators get it as ``random_state``."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+@dataclass
+class RunContext:
+    preset: str
+    seed: int
+    device: DeviceInfo
+    results_dir: Path
+    resume: bool = False
+    time_budget: float | None = None  # seconds, for pipelines that train under a budget
+    compile: bool = False
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.results_dir / "cache"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.results_dir / "figures"
+
+    def checkpoint_dir(self, pipeline: str) -> Path:
+        return self.results_dir / "checkpoints" / pipeline
+
+
+@dataclass
+class Outcome:
+    """What a pipeline measured. Keys of ``extra`` must be ``ResultRow`` fields."""
+    test_accuracy: float
+    n_train: int
+    n_test: int
+    image_size: int
+    train_accuracy: float | None = None
+    epochs: float | None = None
+    feature_seconds: float | None = None
+    fit_seconds: float | None = None
+    predict_seconds: float | None = None
+    train_images_per_second: float | None = None
+    params: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    y_true: np.ndarray | None = None
+    y_pred: np.ndarray | None = None
+
+
+class Pipeline:
+    """Base class: subclasses set ``Config`` and ``presets`` and implement ``run``."""
+    Config: ClassVar[type]
+    presets: ClassVar[dict[str, Any]]
+    runs_on_accelerator: ClassVar[bool] = False
+
+    def config(self, preset: str):
+        return self.presets[preset]
+
+    def device_for(self, requested: DeviceInfo) -> DeviceInfo:
+        """Where this pipeline really runs: the hand-crafted ones always run on the CPU."""
+        return requested if self.runs_on_accelerator else DeviceInfo("cpu", cpu_name())
+
+    def run(self, data: Dataset, config, ctx: RunContext) -> Outcome:
+        raise NotImplementedError
+
+
+class Stopwatch:
+    """Named wall-clock sections, ``time.perf_counter`` based; ``sync`` runs before each clock read."""
+
+    def __init__(self, sync=None):
+        self.seconds: dict[str, float] = {}
+        self._sync = sync or (lambda: None)
+
+    @contextmanager
+    def section(self, name: str):
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start

@@ -1,0 +1,52 @@
+"""The chapter's networks: d2l LeNet-5 (28x28) and the d2l streamlined AlexNet (1x224x224).
+
+``activation`` and ``dropout`` are parameters so that the report's experiments can switch them; the
+defaults are the chapter's recipes. Weights use Xavier-uniform init, as in d2l's ``init_cnn``.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+
+
+def xavier_init(model: nn.Module) -> nn.Module:
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+    return model
+
+
+def lenet(activation: str = "sigmoid", num_classes: int = 10) -> nn.Sequential:
+    """LeNet-5 as in d2l 7.6: two 5x5 convs (6, 16 channels), 2x2 average pooling, 400-120-84-10."""
+    act = ACTIVATIONS[activation]
+    return xavier_init(nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), act(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(6, 16, kernel_size=5), act(), nn.AvgPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), act(),
+        nn.Linear(120, 84), act(),
+        nn.Linear(84, num_classes)))
+
+
+def alexnet(activation: str = "relu", dropout: float = 0.5, num_classes: int = 10) -> nn.Sequential:
+    """AlexNet as in d2l 8.1, for one grey channel at 224x224: 96x54x54 after conv1, 256x5x5 before flatten."""
+    act = ACTIVATIONS[activation]
+    return xavier_init(nn.Sequential(
+        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), act(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, kernel_size=5, padding=2), act(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, kernel_size=3, padding=1), act(),
+        nn.Conv2d(384, 384, kernel_size=3, padding=1), act(),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1), act(), nn.MaxPool2d(3, 2),
+        nn.Flatten(),
+        nn.Linear(6400, 4096), act(), nn.Dropout(dropout),
+        nn.Linear(4096, 4096), act(), nn.Dropout(dropout),
+        nn.Linear(4096, num_classes)))
+
+
+MODELS = {"lenet": lenet, "alexnet": alexnet}
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The first convolution (unwrapping DDP and torch.compile)."""
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d))

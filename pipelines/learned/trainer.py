@@ -1,0 +1,320 @@
+"""The fast training loop both networks share (what ``runner.py`` uses).
+
+- The whole dataset lives on the device as uint8; batches are index slices of a per-epoch permutation
+  drawn from the seed, upsampled on the device (``F.interpolate``, bilinear) and scaled to [0, 1].
+- On CUDA: bf16 autocast where supported, ``channels_last``, ``cudnn.benchmark``, optional ``torch.compile``.
+- No host sync inside the batch loop: loss and correct counts accumulate on the device.
+- A checkpoint after every complete epoch (atomic), ``--resume`` continues from it; NaN/inf loss fails.
+- Under torchrun: DistributedDataParallel, each rank trains on its shard of the permutation.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import distributed as dist
+from ..base import RunContext
+from .models import MODELS
+
+PROBE_STEPS = 3  # batches after the first that time the estimate of the full recipe
+
+
+class TrainingError(Exception):
+    """Training cannot go on (NaN loss, unusable checkpoint); one-line message."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    image_size: int = 28
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.9
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    n_train: int | None = None        # None: all 60k
+    n_test: int | None = None         # None: all 10k
+    time_budget: float | None = None  # seconds of training; None: the full recipe
+    eval_batch_size: int = 1000
+    model_kwargs: tuple = ()          # e.g. (("activation", "relu"),)
+    augment: bool = False             # random horizontal flips and 2-pixel shifted crops
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0                   # complete epochs so far
+    images_seen: int = 0
+    train_seconds: float = 0.0
+    timed_images: int = 0            # images of epochs after the first (throughput)
+    timed_seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+
+def precision_for(device: torch.device) -> str:
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16-autocast"
+    return "fp32"
+
+
+def autocast_for(device: torch.device):
+    if precision_for(device) == "bf16-autocast":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def prepare(x_uint8: torch.Tensor, image_size: int, channels_last: bool = False) -> torch.Tensor:
+    """uint8 (B, h, w) on any device -> float (B, 1, S, S) in [0, 1], bilinearly resized to S."""
+    x = x_uint8.unsqueeze(1).float().div_(255.0)
+    if x.shape[-1] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip and a random crop of the 2-pixel zero-padded image, per batch half."""
+    flip = torch.rand(len(x_uint8), generator=gen, device="cpu").to(x_uint8.device) < 0.5
+    x = torch.where(flip[:, None, None], x_uint8.flip(-1), x_uint8)
+    dy, dx = torch.randint(0, 5, (2,), generator=gen).tolist()
+    h, w = x.shape[-2:]
+    return F.pad(x, (2, 2, 2, 2))[:, dy:dy + h, dx:dx + w]
+
+
+def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
+    model = MODELS[cfg.model](**dict(cfg.model_kwargs)).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The same permutation for the same (seed, epoch), however the run was interrupted."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=gen).to(device)
+
+
+def train_step(model, opt, x, y, amp) -> tuple[torch.Tensor, torch.Tensor]:
+    with amp:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), (logits.argmax(1) == y).sum()
+
+
+@torch.inference_mode()
+def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp) -> torch.Tensor:
+    """Predicted labels for every image (large batches, no grad), on the device."""
+    model.eval()
+    cl = x_uint8.is_cuda
+    preds = []
+    for i in range(0, len(x_uint8), cfg.eval_batch_size):
+        with amp:
+            preds.append(model(prepare(x_uint8[i:i + cfg.eval_batch_size], cfg.image_size, cl)).argmax(1))
+    model.train()
+    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=x_uint8.device)
+
+
+class Checkpoints:
+    """One file per (pipeline, preset, device, seed), replaced atomically after each epoch."""
+
+    def __init__(self, folder: Path, key: str):
+        self.path = folder / f"{key}.pt"
+
+    def save(self, model, opt, state: TrainState, cfg: TrainConfig) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
+                   "config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
+                   "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        tmp = self.path.with_suffix(".pt.tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, self.path)
+
+    def load(self, model, opt, cfg: TrainConfig) -> TrainState | None:
+        if not self.path.exists():
+            return None
+        try:
+            payload = torch.load(self.path, map_location="cpu", weights_only=False)
+            if payload["config"] != asdict(cfg):
+                raise TrainingError(f"checkpoint {self.path} was made with another configuration; "
+                                    "delete it or run without --resume to start afresh")
+            unwrap(model).load_state_dict(payload["model"])
+            opt.load_state_dict(payload["optimizer"])
+        except TrainingError:
+            raise
+        except Exception as exc:  # any unpickling/shape fault means the file is unusable
+            raise TrainingError(f"checkpoint {self.path} is corrupt ({type(exc).__name__}); "
+                                "delete it or run without --resume to start afresh") from None
+        torch.set_rng_state(payload["rng_cpu"])
+        if payload["rng_cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["rng_cuda"])
+        return TrainState(**payload["state"])
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    state: TrainState
+    y_pred: np.ndarray
+    eval_seconds: float
+    precision: str
+    compiled: bool
+    estimate_seconds: float | None  # the full recipe's estimated training time on this device
+
+
+class Trainer:
+    """Trains one network on (x_train, y_train) and predicts x_test; all arrays uint8 numpy."""
+
+    def __init__(self, cfg: TrainConfig, ctx: RunContext, pipeline: str, recipe_images: int):
+        self.cfg, self.ctx, self.recipe_images = cfg, ctx, recipe_images
+        self.device = torch.device(dist.torch_device(ctx.device.kind))
+        self.amp = autocast_for(self.device)
+        self.budget = effective_budget(cfg, ctx)
+        self.estimate: float | None = None
+        key = f"{ctx.preset}-{ctx.device.kind}-seed{ctx.seed}"
+        self.checkpoints = Checkpoints(ctx.checkpoint_dir(pipeline), key)
+
+    def _shard(self, perm: torch.Tensor) -> torch.Tensor:
+        return perm[dist.rank()::dist.world_size()]
+
+    def _run_epoch(self, model, opt, x, y, state: TrainState, start: float, bar) -> bool:
+        """One epoch (or until the budget runs out); returns True if the epoch completed."""
+        cfg, dev = self.cfg, self.device
+        perm = self._shard(epoch_permutation(len(x), self.ctx.seed, state.epoch, dev))
+        bs = max(1, cfg.batch_size // dist.world_size())
+        gen = torch.Generator().manual_seed(self.ctx.seed * 7919 + state.epoch)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        seen = 0
+        for step, i in enumerate(range(0, len(perm), bs)):
+            if self.estimate is None:
+                self._probe(step, bs)
+            idx = perm[i:i + bs]
+            xb = augment(x[idx], gen) if cfg.augment else x[idx]
+            loss, hits = train_step(model, opt, prepare(xb, cfg.image_size, dev.type == "cuda"), y[idx], self.amp)
+            loss_sum += loss * len(idx)
+            correct += hits
+            seen += len(idx)
+            bar.update(len(idx) * dist.world_size())
+            if self.budget is not None and time.perf_counter() - start > self.budget:
+                break
+        totals = dist.all_sum(torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=dev)]))
+        mean_loss, acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+        if not math.isfinite(mean_loss):
+            raise TrainingError(f"loss became {mean_loss} in epoch {state.epoch + 1}; lower the learning rate")
+        state.images_seen += int(totals[2].item())
+        complete = seen >= len(perm)
+        state.history.append({"epoch": state.epoch + 1, "loss": mean_loss, "train_accuracy": acc,
+                              "images": int(totals[2].item()), "complete": complete})
+        bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{acc:.3f}")
+        return complete
+
+    def _probe(self, step: int, batch: int) -> None:
+        """Called before each batch: batch 0 warms up, batches 1..PROBE_STEPS are timed, then the
+        estimated cost of the full recipe on this device is printed."""
+        if step not in (1, PROBE_STEPS + 1):
+            return
+        sync(self.device)
+        if step == 1:
+            self._probe_start = time.perf_counter()
+            return
+        ips = PROBE_STEPS * batch * dist.world_size() / (time.perf_counter() - self._probe_start)
+        self.estimate = self.recipe_images / ips
+        if dist.is_main():
+            tqdm.write(f"[{self.cfg.model}] the full recipe ({self.recipe_images:,} training images) would take "
+                       f"~{fmt_duration(self.estimate)} here at ~{ips:,.1f} img/s"
+                       + (f"; this run is capped at {self.budget:.0f} s of training" if self.budget else ""))
+
+    def fit_predict(self, x_train, y_train, x_test) -> TrainResult:
+        cfg, ctx, dev = self.cfg, self.ctx, self.device
+        torch.manual_seed(ctx.seed)
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        x, y = torch.from_numpy(x_train).to(dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
+        xt = torch.from_numpy(x_test).to(dev)
+        model = build_model(cfg, dev)
+        opt = make_optimizer(model, cfg)
+        state = (self.checkpoints.load(model, opt, cfg) if ctx.resume else None) or TrainState()
+        net = self._wrap(model)
+        state = self._train(net, opt, x, y, state)
+        sync(dev)
+        start = time.perf_counter()
+        preds = evaluate(net if dist.world_size() == 1 else unwrap(net), xt, cfg, self.amp)
+        sync(dev)
+        eval_seconds = time.perf_counter() - start
+        return TrainResult(model, state, preds.cpu().numpy(), eval_seconds, precision_for(dev),
+                           bool(ctx.compile), self.estimate)
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        net = model
+        if dist.world_size() > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            net = DistributedDataParallel(model, device_ids=[dev_index(self.device)] if self.device.type == "cuda" else None)
+        return torch.compile(net) if self.ctx.compile else net
+
+    def _train(self, net, opt, x, y, state: TrainState) -> TrainState:
+        cfg, dev = self.cfg, self.device
+        total = cfg.epochs * len(x)
+        start = time.perf_counter() - state.train_seconds
+        with tqdm(total=total, initial=state.epoch * len(x), desc=f"{cfg.model} train", unit="img",
+                  disable=not dist.is_main(), mininterval=1.0) as bar:
+            while state.epoch < cfg.epochs:
+                sync(dev)
+                t0 = time.perf_counter()
+                before = state.images_seen
+                complete = self._run_epoch(net, opt, x, y, state, start, bar)
+                sync(dev)
+                elapsed = time.perf_counter() - t0
+                state.train_seconds = time.perf_counter() - start
+                if state.epoch > 0 or cfg.epochs == 1 or not complete:
+                    state.timed_images += state.images_seen - before
+                    state.timed_seconds += elapsed
+                if not complete:
+                    break
+                state.epoch += 1
+                if dist.is_main():
+                    self.checkpoints.save(net, opt, state, cfg)
+        if state.timed_images == 0 and state.history:  # only the first epoch ran: time it
+            state.timed_images, state.timed_seconds = state.images_seen, state.train_seconds
+        return state
+
+
+def effective_budget(cfg: TrainConfig, ctx: RunContext) -> float | None:
+    """``--time-budget`` when given, else the preset's budget (None: the full recipe)."""
+    return ctx.time_budget if ctx.time_budget is not None else cfg.time_budget
+
+
+def dev_index(device: torch.device) -> int:
+    return device.index if device.index is not None else 0
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

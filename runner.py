@@ -1,0 +1,173 @@
+"""cvbench-2012 runner: hand-crafted features + SVMs against LeNet and AlexNet, on the same data.
+
+    python runner.py --all                   # every pipeline, best preset for this machine
+    python runner.py --only alexnet --gpu    # one pipeline, on the GPU (paper preset)
+    python runner.py --list                  # what is registered
+
+Rows go to results/summary.csv (one per pipeline, preset, device, seed; written atomically) and
+results/runs.jsonl (append-only history with the full configuration). See README.md for every column.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines import REGISTRY, distributed
+from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
+from pipelines.data import DataError, Dataset, load
+from pipelines.results import ResultRow, append_run, has_ok_row, provenance, save_predictions, upsert
+
+SHOWN = ["pipeline", "preset", "device", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds",
+         "fit_seconds", "predict_seconds", "total_seconds", "status"]
+
+
+class UsageError(Exception):
+    """Bad command-line input; one-line message, exit code 2."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    names = ", ".join(REGISTRY)
+    p = argparse.ArgumentParser(
+        description="Run the cvbench-2012 pipelines on Fashion-MNIST and write results/summary.csv.",
+        epilog=f"Pipelines: {names}. Presets: smoke (tiny, ~2 min for --all), cpu (default without --gpu; "
+               "full data where affordable), paper (the chapter's recipes on full data; default with --gpu).")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--all", action="store_true", help="run every registered pipeline")
+    what.add_argument("--only", nargs="+", metavar="NAME", help="run these pipelines, in this order")
+    what.add_argument("--list", action="store_true", help="list the pipelines (name, family, description)")
+    p.add_argument("--gpu", action="store_true", help="train the learned pipelines on CUDA (fails if there is none)")
+    p.add_argument("--preset", choices=PRESETS, help="size of the runs (default: cpu, or paper with --gpu)")
+    p.add_argument("--seed", type=int, default=0, help="one seed for numpy, torch and every random_state (default 0)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where rows and figures go (default results/)")
+    p.add_argument("--data-dir", help="an MNIST-format IDX folder (default: $CVBENCH_DATA_DIR, data/fashion-mnist/, "
+                                      "/usr/share/datasets/fashion-mnist/, else download)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip pipelines whose row for this preset/device/seed is ok; continue training from checkpoints")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="cap each learned pipeline's training time (default: the preset's, e.g. alexnet in cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    args = p.parse_args(argv)
+    if not (args.all or args.only or args.list):
+        raise UsageError("nothing to run: give --all, --only NAME [NAME ...], or --list")
+    unknown = [n for n in args.only or [] if n not in REGISTRY]
+    if unknown:
+        raise UsageError(f"unknown pipeline {', '.join(unknown)}; valid: {names}")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise UsageError("--time-budget must be a positive number of seconds")
+    return args
+
+
+def print_list() -> None:
+    for name, entry in REGISTRY.items():
+        print(f"{name:16s} {entry.family:12s} {entry.description}")
+
+
+def base_row(name: str, ctx: RunContext, data: Dataset, device, prov: dict) -> ResultRow:
+    return ResultRow(pipeline=name, family=REGISTRY[name].family, preset=ctx.preset, dataset=data.name,
+                     seed=ctx.seed, device=device.kind, device_name=device.name,
+                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **prov)
+
+
+def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow | None:
+    """Run one pipeline isolated: an exception becomes a failed row. None when --resume skips it."""
+    pipeline = REGISTRY[name].load()
+    device = pipeline.device_for(ctx.device)
+    if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", name, ctx.preset, device.kind, ctx.seed):
+        print(f"[{name}] skipped: an ok row for preset {ctx.preset}, {device.kind}, seed {ctx.seed} exists (--resume)")
+        return None
+    cfg = pipeline.config(ctx.preset)
+    row = base_row(name, ctx, data, device, prov)
+    seed_everything(ctx.seed)
+    start = time.perf_counter()
+    outcome = None
+    try:
+        outcome = pipeline.run(data, cfg, ctx)
+        fill_row(row, outcome)
+    except Exception as exc:  # isolation: one failure costs one row
+        row.status, row.error = "failed", one_line(exc)
+        print(f"[{name}] failed: {row.error}", file=sys.stderr)
+    row.total_seconds = round(time.perf_counter() - start, 3)
+    if distributed.is_main():
+        record(ctx, row, cfg, data, outcome)
+    return row
+
+
+ROUNDING = {"test_accuracy": 4, "train_accuracy": 4, "feature_seconds": 3, "fit_seconds": 3,
+            "predict_seconds": 3, "train_images_per_second": 1, "epochs": 3}
+
+
+def fill_row(row: ResultRow, outcome) -> None:
+    for f in ("test_accuracy", "train_accuracy", "n_train", "n_test", "image_size", "epochs", "feature_seconds",
+              "fit_seconds", "predict_seconds", "train_images_per_second", "params"):
+        value = getattr(outcome, f)
+        setattr(row, f, round(value, ROUNDING[f]) if f in ROUNDING and value is not None else value)
+    for key, value in outcome.extra.items():
+        setattr(row, key, value)
+
+
+def record(ctx: RunContext, row: ResultRow, cfg, data: Dataset, outcome) -> None:
+    """Upsert the summary row, append the history line, keep the predictions for the report."""
+    config = {"pipeline": dataclasses.asdict(cfg), "preset": ctx.preset, "seed": ctx.seed,
+              "time_budget": ctx.time_budget, "compile": ctx.compile, "data_source": data.source}
+    upsert(ctx.results_dir / "summary.csv", row)
+    append_run(ctx.results_dir / "runs.jsonl", row, config)
+    if outcome is not None and outcome.y_pred is not None:
+        save_predictions(ctx.results_dir, row, outcome.y_true, outcome.y_pred)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def print_table(rows: list[ResultRow]) -> None:
+    import pandas as pd
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])[SHOWN]
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def run(args: argparse.Namespace) -> int:
+    device = select_device(args.gpu)
+    distributed.init(device.kind)
+    preset = args.preset or ("paper" if args.gpu else "cpu")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    data = load(args.data_dir)
+    print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
+          f"{data.image_size}x{data.image_size}); preset {preset}; device {device.kind} ({device.name}); seed {args.seed}")
+    ctx = RunContext(preset=preset, seed=args.seed, device=device, results_dir=args.results_dir,
+                     resume=args.resume, time_budget=args.time_budget, compile=args.compile)
+    names = list(REGISTRY) if args.all else args.only
+    if distributed.world_size() > 1:
+        names = [n for n in names if REGISTRY[n].family == "learned"]
+    rows = [r for r in (run_one(n, data, ctx, provenance()) for n in names) if r is not None]
+    if rows and distributed.is_main():
+        print_table(rows)
+        print(f"rows written to {args.results_dir / 'summary.csv'}")
+    distributed.shutdown()
+    return 1 if any(r.status != "ok" for r in rows) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+        if args.list:
+            print_list()
+            return 0
+        return run(args)
+    except (UsageError, DeviceError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rows already written are kept in the results folder", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
