@@ -1,0 +1,68 @@
+"""The command line, as a user meets it: exit codes, one-line errors, never a traceback."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+
+def assert_one_line_error(proc, code: int, *needles: str):
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_list_names_every_pipeline():
+    proc = run_cli("--list")
+    assert proc.returncode == 0
+    from pipelines import REGISTRY
+    for name, entry in REGISTRY.items():
+        assert name in proc.stdout and entry.family in proc.stdout
+
+
+def test_help_explains():
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and "--preset" in proc.stdout and "--resume" in proc.stdout
+
+
+def test_unknown_pipeline_lists_valid_names():
+    assert_one_line_error(run_cli("--only", "hog_svm", "resnet"), 2, "resnet", "hog_svm", "lenet")
+
+
+def test_nothing_to_run():
+    assert_one_line_error(run_cli(), 2, "--all")
+
+
+def test_gpu_without_cuda_refuses():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert_one_line_error(run_cli("--only", "lenet", "--gpu"), 2, "--gpu", "CUDA")
+
+
+def test_bad_data_dir(tmp_path):
+    assert_one_line_error(run_cli("--only", "hog_svm", "--data-dir", str(tmp_path / "missing")), 2, "missing")
+
+
+def test_corrupt_data_dir(tiny_dir):
+    (tiny_dir / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bgarbage")
+    assert_one_line_error(run_cli("--only", "hog_svm", "--data-dir", str(tiny_dir)), 2, "train-labels")
+
+
+def test_bad_time_budget():
+    assert_one_line_error(run_cli("--only", "lenet", "--time-budget", "-3"), 2, "--time-budget")
+
+
+def test_smoke_run_on_synthetic_data_writes_rows(tiny_dir, tmp_path):
+    out = tmp_path / "res"
+    proc = run_cli("--only", "hog_svm", "--preset", "smoke", "--data-dir", str(tiny_dir), "--results-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    row = pd.read_csv(out / "summary.csv").iloc[0]
+    assert row.pipeline == "hog_svm" and row.status == "ok" and row.dataset == "bars"
+    assert row.test_accuracy > 0.9  # bars are separable by orientation
+    assert (out / "runs.jsonl").read_text().count("\n") == 1
+    assert "test_accuracy" in proc.stdout  # the table printed at the end

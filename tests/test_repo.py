@@ -1,0 +1,18 @@
+"""The front door: CI runs exactly the README's test command."""
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+    return [b.strip() for b in blocks[:2]]
+
+
+def test_ci_runs_the_readme_test_command():
+    run_cmd, test_cmd = readme_commands()
+    assert "runner.py --all" in run_cmd
+    assert "pytest" in test_cmd
+    assert test_cmd in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -1,0 +1,97 @@
+"""Result rows: atomic upsert, history, and isolation of a failing pipeline."""
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+import runner
+from pipelines import REGISTRY, Entry
+from pipelines import results
+from pipelines.results import COLUMNS, ResultRow
+
+
+def row(name="hog_svm", seed=0, acc=0.5, status="ok"):
+    return ResultRow(pipeline=name, family="handcrafted", preset="smoke", dataset="d", seed=seed, device="cpu",
+                     test_accuracy=acc, status=status)
+
+
+def test_upsert_replaces_same_key_and_keeps_others(tmp_path):
+    path = tmp_path / "summary.csv"
+    results.upsert(path, row(seed=0, acc=0.1))
+    results.upsert(path, row(seed=1, acc=0.2))
+    results.upsert(path, row(seed=0, acc=0.9))
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == COLUMNS
+    assert len(frame) == 2
+    assert frame.set_index("seed").test_accuracy.to_dict() == {0: 0.9, 1: 0.2}
+
+
+def test_a_crash_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "summary.csv"
+    results.upsert(path, row(seed=0, acc=0.1))
+    before = path.read_text()
+
+    def boom(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        results.upsert(path, row(seed=1))
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]  # no temp file left behind
+
+
+def test_has_ok_row(tmp_path):
+    path = tmp_path / "summary.csv"
+    results.upsert(path, row(seed=0))
+    results.upsert(path, row(seed=1, status="failed"))
+    assert results.has_ok_row(path, "hog_svm", "smoke", "cpu", 0)
+    assert not results.has_ok_row(path, "hog_svm", "smoke", "cpu", 1)
+    assert not results.has_ok_row(path, "lenet", "smoke", "cpu", 0)
+
+
+class Exploding:
+    """A registered pipeline that raises, to prove isolation."""
+
+    def __init__(self):
+        from pipelines.handcrafted.hog import HogSvm
+        self._inner = HogSvm()
+        self.presets = self._inner.presets
+
+    def config(self, preset):
+        return self._inner.config(preset)
+
+    def device_for(self, requested):
+        return self._inner.device_for(requested)
+
+    def run(self, data, cfg, ctx):
+        raise RuntimeError("kaboom\nsecond line")
+
+
+def test_failing_pipeline_gets_a_row_and_others_go_on(tiny_dir, tmp_path, monkeypatch):
+    out = tmp_path / "res"
+    results.upsert(out / "summary.csv", row(name="earlier", seed=5))
+    monkeypatch.setitem(REGISTRY, "exploding", Entry("handcrafted", "raises", "test_results:Exploding"))
+    code = runner.main(["--only", "exploding", "hog_svm", "--preset", "smoke", "--data-dir", str(tiny_dir),
+                        "--results-dir", str(out)])
+    assert code == 1
+    frame = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("pipeline")
+    assert frame.loc["exploding", "status"] == "failed"
+    assert frame.loc["exploding", "error"] == "RuntimeError: kaboom second line"
+    assert frame.loc["hog_svm", "status"] == "ok"
+    assert "earlier" in frame.index
+    history = [json.loads(l) for l in (out / "runs.jsonl").read_text().splitlines()]
+    assert [h["row"]["pipeline"] for h in history] == ["exploding", "hog_svm"]
+    assert history[1]["config"]["pipeline"]["cell"] == 4
+
+
+def test_resume_skips_ok_rows(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "res"
+    args = ["--only", "hog_svm", "--preset", "smoke", "--data-dir", str(tiny_dir), "--results-dir", str(out)]
+    assert runner.main(args) == 0
+    assert runner.main(args + ["--resume"]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert (out / "runs.jsonl").read_text().count("\n") == 1

@@ -1,0 +1,40 @@
+"""Smoke runs of the registered pipelines on the real Fashion-MNIST, through the runner."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import runner
+from pipelines import REGISTRY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_rows(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    code = runner.main(["--all", "--preset", "smoke", "--results-dir", str(out)])
+    return code, out, pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("pipeline")
+
+
+def test_all_smoke_succeeds(smoke_rows):
+    code, _, frame = smoke_rows
+    assert code == 0
+    assert set(frame.index) == set(REGISTRY)
+    assert (frame.status == "ok").all()
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_smoke_beats_chance(smoke_rows, name):
+    _, _, frame = smoke_rows
+    r = frame.loc[name]
+    assert r.test_accuracy > 0.4, f"{name}: {r.test_accuracy}"  # chance is 0.1
+    assert r.dataset == "fashion-mnist" and r.preset == "smoke" and r.device == "cpu"
+    assert r.n_train > 0 and r.n_test > 0 and r.total_seconds > 0
+
+
+def test_smoke_writes_predictions_and_filters(smoke_rows):
+    _, out, _ = smoke_rows
+    for name in REGISTRY:
+        assert (out / "predictions" / f"{name}-smoke-cpu-seed0.npz").exists()
+    assert (out / "figures" / "lenet_conv1.png").stat().st_size > 2000
