@@ -8,6 +8,8 @@ Reference: ``HOGFeatures()`` extracts about 30k images/s on one core of the 2-co
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -26,6 +28,18 @@ def map_chunks(fn, images: np.ndarray, n_jobs: int | None, desc: str) -> np.ndar
             out.append(rows)
             bar.update(len(rows))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+@contextmanager
+def opencv_threads(n: int):
+    """Set OpenCV's own thread count for a block, then restore it."""
+    import cv2
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def as_images(X) -> np.ndarray:
@@ -87,3 +101,198 @@ class HOGFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         return map_chunks(self._compute, as_images(X), self.n_jobs, "HOG")
+
+
+def grid_positions(size: int, step: int, patch: int) -> np.ndarray:
+    """Centres (x, y) of a square grid of ``patch``-sized keypoints, ``step`` apart, inside a ``size`` image."""
+    first = patch / 2
+    coords = np.arange(first, size - patch / 2 + 1e-9, step)
+    return np.array([(x, y) for y in coords for x in coords], dtype=np.float32)
+
+
+class DenseSIFT(TransformerMixin, BaseEstimator):
+    """Upright SIFT descriptors from OpenCV on a dense square grid, after upsampling by ``scale``.
+
+    ``patch`` is the side in pixels (after upsampling) that one descriptor's 4x4 cells cover, ``step``
+    the grid spacing.
+    Returns uint8 descriptors of shape ``(n, k, 128)``, k keypoints per image in row-major grid order
+    (OpenCV quantises SIFT to bytes anyway; uint8 keeps the disk cache 4x smaller). Keypoint detection is
+    useless on 28x28 images: a raw Fashion-MNIST image gives about 4 keypoints, and 11% give none.
+    """
+
+    def __init__(self, scale=2, step=8, patch=16, n_jobs=None):
+        self.scale = scale
+        self.step = step
+        self.patch = patch
+        self.n_jobs = n_jobs
+
+    def _keypoints(self, side: int):
+        import cv2
+        # OpenCV's descriptor spans 4 cells of 1.5 * size pixels: size = patch / 6 (VLFeat's magnif 6).
+        return [cv2.KeyPoint(float(x), float(y), self.patch / 6.0, 0.0)
+                for x, y in grid_positions(side * self.scale, self.step, self.patch)]
+
+    def fit(self, X, y=None):
+        side = as_images(X).shape[1]
+        self.n_keypoints_ = len(self._keypoints(side))
+        self.positions_ = grid_positions(side * self.scale, self.step, self.patch) / (side * self.scale)
+        return self
+
+    def _compute(self, chunk: np.ndarray) -> np.ndarray:
+        import cv2
+        sift = cv2.SIFT_create()
+        side = chunk.shape[1] * self.scale
+        kps = self._keypoints(chunk.shape[1])
+        out = np.empty((len(chunk), len(kps), 128), np.uint8)
+        for i, img in enumerate(chunk):
+            big = cv2.resize(img, (side, side), interpolation=cv2.INTER_LINEAR) if self.scale != 1 else img
+            found, desc = sift.compute(big, kps)
+            if desc is None or len(found) != len(kps):
+                raise RuntimeError(f"OpenCV SIFT returned {0 if desc is None else len(found)} of {len(kps)} "
+                                   "grid keypoints; use a smaller patch or a larger scale")
+            out[i] = np.clip(np.rint(desc), 0, 255)
+        return out
+
+    def transform(self, X):
+        X = as_images(X)
+        if len(X) == 0:
+            return np.zeros((0, len(self._keypoints(X.shape[1])), 128), np.uint8)
+        with opencv_threads(1):  # one OpenCV thread per joblib thread: 1.6x faster on 2 cores
+            return map_chunks(self._compute, X, self.n_jobs, "dense SIFT")
+
+
+def root_sift(desc: np.ndarray) -> np.ndarray:
+    """RootSIFT (Arandjelovic & Zisserman 2012): L1-normalise, then square root; float32."""
+    d = desc.astype(np.float32)
+    d /= np.maximum(d.sum(axis=-1, keepdims=True), 1e-12)
+    return np.sqrt(d, out=d)
+
+
+def power_l2(v: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Signed power normalisation, then L2 normalisation of each row."""
+    v = np.sign(v) * np.abs(v) ** alpha
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def pyramid_cells(n_keypoints: int, levels: tuple[int, ...]) -> list[np.ndarray]:
+    """Keypoint index sets of a spatial pyramid over a square row-major grid: 1x1, 2x2, ... cells."""
+    side = int(round(np.sqrt(n_keypoints)))
+    if side * side != n_keypoints:
+        raise ValueError(f"a spatial pyramid needs a square keypoint grid, got {n_keypoints} keypoints")
+    rows, cols = np.divmod(np.arange(n_keypoints), side)
+    cells = []
+    for level in levels:
+        r, c = rows * level // side, cols * level // side
+        cells += [np.flatnonzero((r == i) & (c == j)) for i in range(level) for j in range(level)]
+    return cells
+
+
+def sample_descriptors(desc: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A seeded random sample of ``n`` local descriptors from ``(images, k, d)``."""
+    flat = desc.reshape(-1, desc.shape[-1])
+    idx = np.random.default_rng(seed).choice(len(flat), size=min(n, len(flat)), replace=False)
+    return flat[np.sort(idx)]
+
+
+class BagOfVisualWords(TransformerMixin, BaseEstimator):
+    """Hard-assignment bag of visual words over a ``MiniBatchKMeans`` codebook, with a spatial pyramid.
+
+    Input: local descriptors ``(n, k, d)`` (e.g. from ``DenseSIFT``). Output: one histogram per pyramid
+    cell, concatenated, power- and L2-normalised: ``n_words * sum(l*l for l in pyramid)`` columns.
+    """
+
+    def __init__(self, n_words=256, pyramid=(1, 2), root=True, alpha=0.5, n_sample=200_000,
+                 random_state=None):
+        self.n_words = n_words
+        self.pyramid = pyramid
+        self.root = root
+        self.alpha = alpha
+        self.n_sample = n_sample
+        self.random_state = random_state
+
+    def _prep(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        return root_sift(X) if self.root else X.astype(np.float32)
+
+    def fit(self, X, y=None):
+        from sklearn.cluster import MiniBatchKMeans
+        seed = 0 if self.random_state is None else self.random_state
+        sample = self._prep(sample_descriptors(np.asarray(X), self.n_sample, seed))
+        self.codebook_ = MiniBatchKMeans(n_clusters=self.n_words, batch_size=4096, n_init=3,
+                                         random_state=self.random_state).fit(sample)
+        self.cells_ = pyramid_cells(np.asarray(X).shape[1], tuple(self.pyramid))
+        return self
+
+    def _encode(self, chunk: np.ndarray) -> np.ndarray:
+        n, k, _ = chunk.shape
+        words = self.codebook_.predict(self._prep(chunk).reshape(n * k, -1)).reshape(n, k)
+        hists = [np.stack([np.bincount(w[cell], minlength=self.n_words) for w in words]) for cell in self.cells_]
+        return np.concatenate(hists, axis=1).astype(np.float32)
+
+    def transform(self, X):
+        X = np.asarray(X)
+        return power_l2(map_chunks(self._encode, X, 1, "BoVW encode"), self.alpha).astype(np.float32)
+
+
+class FisherVectors(TransformerMixin, BaseEstimator):
+    """Improved Fisher vectors: RootSIFT, PCA, a diagonal GMM, then power and L2 normalisation.
+
+    Input: local descriptors ``(n, k, d)``. The encoding follows ``skimage.feature.fisher_vector``
+    (gradients w.r.t. weights, means and variances: ``K + 2*K*D`` per pyramid cell) but is vectorised
+    over images; ``tests/test_handcrafted.py`` checks that the two agree.
+    """
+
+    def __init__(self, n_components=32, pca_dim=64, pyramid=(1,), root=True, alpha=0.5, n_sample=200_000,
+                 random_state=None):
+        self.n_components = n_components
+        self.pca_dim = pca_dim
+        self.pyramid = pyramid
+        self.root = root
+        self.alpha = alpha
+        self.n_sample = n_sample
+        self.random_state = random_state
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        n, k, d = X.shape
+        flat = root_sift(X) if self.root else X.astype(np.float32)
+        flat = flat.reshape(n * k, d)
+        out = self.pca_.transform(flat) if self.pca_ is not None else flat
+        return out.reshape(n, k, -1).astype(np.float64)
+
+    def fit(self, X, y=None):
+        from sklearn.decomposition import PCA
+        from sklearn.mixture import GaussianMixture
+        X = np.asarray(X)
+        seed = 0 if self.random_state is None else self.random_state
+        sample = sample_descriptors(X, self.n_sample, seed)[None]
+        sample = (root_sift(sample) if self.root else sample.astype(np.float32))[0]
+        self.pca_ = PCA(self.pca_dim, random_state=self.random_state).fit(sample) if self.pca_dim else None
+        projected = self.pca_.transform(sample) if self.pca_ is not None else sample
+        self.gmm_ = GaussianMixture(self.n_components, covariance_type="diag", max_iter=100,
+                                    random_state=self.random_state).fit(projected)
+        self.cells_ = pyramid_cells(X.shape[1], tuple(self.pyramid))
+        return self
+
+    def _encode(self, chunk: np.ndarray) -> np.ndarray:
+        desc = self._project(chunk)
+        return np.concatenate([fisher_vectors(desc[:, cell], self.gmm_) for cell in self.cells_], axis=1)
+
+    def transform(self, X):
+        fv = map_chunks(self._encode, np.asarray(X), 1, "Fisher encode")
+        return power_l2(fv, self.alpha).astype(np.float32)
+
+
+def fisher_vectors(desc: np.ndarray, gmm) -> np.ndarray:
+    """Fisher vectors of a batch, ``desc`` of shape (n, k, D): the same formula as
+    ``skimage.feature.fisher_vector(improved=False)``, vectorised over images with batched matmuls."""
+    n, k, dim = desc.shape
+    w, mu, var = gmm.weights_, gmm.means_, gmm.covariances_
+    gamma = gmm.predict_proba(desc.reshape(n * k, dim)).reshape(n, k, -1)  # (n, k, K)
+    gamma_t = gamma.transpose(0, 2, 1)
+    pp_sum = gamma.mean(axis=1)[:, :, None]  # (n, K, 1)
+    pp_x = gamma_t @ desc / k  # (n, K, D)
+    pp_x2 = gamma_t @ (desc * desc) / k
+    d_pi = (pp_sum[:, :, 0] - w) / np.sqrt(w)
+    d_mu = (pp_x - pp_sum * mu) / (np.sqrt(w)[:, None] * np.sqrt(var))
+    d_sigma = (-pp_x2 - pp_sum * mu ** 2 + pp_sum * var + 2 * pp_x * mu) / (np.sqrt(2) * np.sqrt(w)[:, None] * var)
+    return np.concatenate([d_pi, d_mu.reshape(n, -1), d_sigma.reshape(n, -1)], axis=1)
