@@ -21,7 +21,7 @@ from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, se
 from pipelines.data import DataError, Dataset, load
 from pipelines.results import ResultRow, append_run, has_ok_row, provenance, save_predictions, upsert
 
-SHOWN = ["pipeline", "preset", "device", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds",
+SHOWN = ["pipeline", "preset", "device", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
 
 

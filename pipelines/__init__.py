@@ -21,8 +21,16 @@ class Entry:
 
 
 REGISTRY: dict[str, Entry] = {
+    "pixels_svm": Entry("handcrafted", "raw pixels into the same linear SVM (the features-matter control)",
+                        "pipelines.handcrafted.pixels:PixelsSvm"),
     "hog_svm": Entry("handcrafted", "OpenCV HOG descriptors into a linear SVM",
                      "pipelines.handcrafted.hog:HogSvm"),
+    "hog_kernel_svm": Entry("handcrafted", "OpenCV HOG into an exact RBF-kernel SVM (PCA-256 HOG in the cpu preset)",
+                            "pipelines.handcrafted.hog:HogKernelSvm"),
+    "sift_bovw": Entry("handcrafted", "dense SIFT, k-means bag of visual words with a spatial pyramid, linear SVM",
+                       "pipelines.handcrafted.sift:SiftBovw"),
+    "sift_fisher": Entry("handcrafted", "dense RootSIFT, PCA, GMM, improved Fisher vectors, linear SVM",
+                         "pipelines.handcrafted.sift:SiftFisher"),
     "lenet": Entry("learned", "d2l LeNet-5: sigmoid, average pooling, SGD lr 0.9, 28x28 input",
                    "pipelines.learned.lenet:LeNetPipeline"),
 }

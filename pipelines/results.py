@@ -49,6 +49,7 @@ class ResultRow:
     compiled: bool | None = None
     images_seen: int | None = None
     time_budget_seconds: float | None = None
+    encode_seconds: float | None = None
     feature_dim: int | None = None
     codebook_size: int | None = None
     classifier: str = ""

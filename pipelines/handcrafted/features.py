@@ -187,6 +187,13 @@ def pyramid_cells(n_keypoints: int, levels: tuple[int, ...]) -> list[np.ndarray]
     return cells
 
 
+def grid_xy(n_keypoints: int) -> np.ndarray:
+    """(x, y) of each keypoint of a square row-major grid, scaled to [-0.5, 0.5]."""
+    side = int(round(np.sqrt(n_keypoints)))
+    rows, cols = np.divmod(np.arange(n_keypoints), side)
+    return np.stack([cols, rows], axis=1) / max(side - 1, 1) - 0.5
+
+
 def sample_descriptors(desc: np.ndarray, n: int, seed: int) -> np.ndarray:
     """A seeded random sample of ``n`` local descriptors from ``(images, k, d)``."""
     flat = desc.reshape(-1, desc.shape[-1])
@@ -242,32 +249,43 @@ class FisherVectors(TransformerMixin, BaseEstimator):
     over images; ``tests/test_handcrafted.py`` checks that the two agree.
     """
 
-    def __init__(self, n_components=32, pca_dim=64, pyramid=(1,), root=True, alpha=0.5, n_sample=200_000,
-                 random_state=None):
+    def __init__(self, n_components=32, pca_dim=64, pyramid=(1,), spatial_xy=False, root=True, alpha=0.5,
+                 n_sample=200_000, random_state=None):
         self.n_components = n_components
         self.pca_dim = pca_dim
         self.pyramid = pyramid
+        self.spatial_xy = spatial_xy
         self.root = root
         self.alpha = alpha
         self.n_sample = n_sample
         self.random_state = random_state
 
+    @property
+    def n_features_local_(self) -> int:
+        """Dimension of one local descriptor as the GMM sees it."""
+        return (self.pca_.n_components_ if self.pca_ is not None else self._d_in) + 2 * bool(self.spatial_xy)
+
     def _project(self, X: np.ndarray) -> np.ndarray:
         n, k, d = X.shape
+        self._d_in = d
         flat = root_sift(X) if self.root else X.astype(np.float32)
         flat = flat.reshape(n * k, d)
         out = self.pca_.transform(flat) if self.pca_ is not None else flat
-        return out.reshape(n, k, -1).astype(np.float64)
+        out = out.reshape(n, k, -1).astype(np.float64)
+        if self.spatial_xy:  # Sanchez et al. 2012: append the keypoint's (x, y) in [-0.5, 0.5]
+            out = np.concatenate([out, np.broadcast_to(grid_xy(k), (n, k, 2))], axis=2)
+        return out
 
     def fit(self, X, y=None):
         from sklearn.decomposition import PCA
         from sklearn.mixture import GaussianMixture
         X = np.asarray(X)
         seed = 0 if self.random_state is None else self.random_state
-        sample = sample_descriptors(X, self.n_sample, seed)[None]
-        sample = (root_sift(sample) if self.root else sample.astype(np.float32))[0]
-        self.pca_ = PCA(self.pca_dim, random_state=self.random_state).fit(sample) if self.pca_dim else None
-        projected = self.pca_.transform(sample) if self.pca_ is not None else sample
+        n_img = max(1, min(len(X), self.n_sample // X.shape[1]))
+        sample = X[np.sort(np.random.default_rng(seed).choice(len(X), n_img, replace=False))]
+        flat = (root_sift(sample) if self.root else sample.astype(np.float32)).reshape(-1, X.shape[2])
+        self.pca_ = PCA(self.pca_dim, random_state=self.random_state).fit(flat) if self.pca_dim else None
+        projected = self._project(sample).reshape(-1, self.n_features_local_)
         self.gmm_ = GaussianMixture(self.n_components, covariance_type="diag", max_iter=100,
                                     random_state=self.random_state).fit(projected)
         self.cells_ = pyramid_cells(X.shape[1], tuple(self.pyramid))

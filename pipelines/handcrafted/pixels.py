@@ -1,0 +1,20 @@
+"""``pixels_svm``: raw pixels scaled to [0, 1] into the same linear SVM as ``hog_svm``.
+
+The "features matter" control: only the features differ. Run: ``python runner.py --only pixels_svm``.
+"""
+from __future__ import annotations
+
+from .common import HandcraftedConfig, HandcraftedPipeline
+from .features import PixelFeatures
+
+
+class PixelsSvm(HandcraftedPipeline):
+    Config = HandcraftedConfig
+    presets = {
+        "smoke": HandcraftedConfig(n_train=2000, n_test=1000),
+        "cpu": HandcraftedConfig(),
+        "paper": HandcraftedConfig(),
+    }
+
+    def extractor(self, cfg: HandcraftedConfig) -> PixelFeatures:
+        return PixelFeatures(n_jobs=cfg.n_jobs)
