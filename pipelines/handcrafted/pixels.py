@@ -8,12 +8,16 @@ from .common import HandcraftedConfig, HandcraftedPipeline
 from .features import PixelFeatures
 
 
+# C chosen on 10k held-out training images (bench/tune_handcrafted.py --what pixels --n-fit 50000 --n-val 10000).
+PIXELS = HandcraftedConfig(C=0.03)
+
+
 class PixelsSvm(HandcraftedPipeline):
     Config = HandcraftedConfig
     presets = {
-        "smoke": HandcraftedConfig(n_train=2000, n_test=1000),
-        "cpu": HandcraftedConfig(),
-        "paper": HandcraftedConfig(),
+        "smoke": HandcraftedConfig(n_train=2000, n_test=1000, C=0.03),
+        "cpu": PIXELS,
+        "paper": PIXELS,
     }
 
     def extractor(self, cfg: HandcraftedConfig) -> PixelFeatures:

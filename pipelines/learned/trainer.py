@@ -27,6 +27,7 @@ from ..base import RunContext
 from .models import MODELS
 
 PROBE_STEPS = 3  # batches after the first that time the estimate of the full recipe
+BUDGET_CHECK_EVERY = 1  # steps between time-budget checks (each is a collective under DDP)
 
 
 class TrainingError(Exception):
@@ -199,7 +200,17 @@ class Trainer:
         self.checkpoints = Checkpoints(ctx.checkpoint_dir(pipeline), key)
 
     def _shard(self, perm: torch.Tensor) -> torch.Tensor:
-        return perm[dist.rank()::dist.world_size()]
+        """This rank's share of the permutation; every rank gets the same count, so steps line up."""
+        world = dist.world_size()
+        return perm[: len(perm) - len(perm) % world][dist.rank()::world]
+
+    def _out_of_time(self, start: float) -> bool:
+        """Budget check; under DDP the ranks agree (any rank out of time stops all)."""
+        late = time.perf_counter() - start > self.budget
+        if dist.world_size() == 1:
+            return late
+        flag = dist.all_sum(torch.tensor([float(late)], device=self.device))
+        return bool(flag.item() > 0)
 
     def _run_epoch(self, model, opt, x, y, state: TrainState, start: float, bar) -> bool:
         """One epoch (or until the budget runs out); returns True if the epoch completed."""
@@ -220,7 +231,7 @@ class Trainer:
             correct += hits
             seen += len(idx)
             bar.update(len(idx) * dist.world_size())
-            if self.budget is not None and time.perf_counter() - start > self.budget:
+            if self.budget is not None and step % BUDGET_CHECK_EVERY == 0 and self._out_of_time(start):
                 break
         totals = dist.all_sum(torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=dev)]))
         mean_loss, acc = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()

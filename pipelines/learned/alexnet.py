@@ -1,0 +1,25 @@
+"""``alexnet``: the d2l AlexNet recipe (1x224x224 input bilinearly upsampled from 28x28 on the device,
+SGD lr 0.01, batch 128, 10 epochs, dropout 0.5, Xavier init).
+
+On a CPU the recipe costs hours (about 11.6 training images/s on the 2-core dev machine, ~14 h), so the
+``cpu`` preset trains a seeded subset within a time budget and says so in its row (``epochs``,
+``images_seen``, ``time_budget_seconds``, ``notes``); it never looks like a ``paper`` row.
+Run: ``python runner.py --only alexnet --gpu`` (paper preset on CUDA).
+"""
+from __future__ import annotations
+
+from .common import LearnedPipeline
+from .trainer import TrainConfig
+
+RECIPE = TrainConfig(model="alexnet", image_size=224, epochs=10, batch_size=128, lr=0.01, eval_batch_size=1000)
+
+
+class AlexNetPipeline(LearnedPipeline):
+    name = "alexnet"
+    presets = {
+        "smoke": TrainConfig(model="alexnet", image_size=224, epochs=1, batch_size=16, lr=0.01, n_train=320,
+                             n_test=200, eval_batch_size=100, time_budget=60),
+        "cpu": TrainConfig(model="alexnet", image_size=224, epochs=10, batch_size=128, lr=0.01, n_train=6000,
+                           n_test=1000, eval_batch_size=100, time_budget=240),
+        "paper": RECIPE,
+    }

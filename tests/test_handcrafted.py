@@ -1,0 +1,127 @@
+"""Hand-crafted side: the transformers behave as scikit-learn estimators, the Fisher vectors match
+scikit-image's, every pipeline separates synthetic images, and the feature cache is hit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from conftest import bars
+from pipelines import REGISTRY
+from pipelines.base import RunContext, select_device
+from pipelines.data import load_folder
+from pipelines.handcrafted.features import (BagOfVisualWords, DenseSIFT, FisherVectors, HOGFeatures,
+                                            PixelFeatures, fisher_vectors, pyramid_cells)
+
+HANDCRAFTED = [n for n, e in REGISTRY.items() if e.family == "handcrafted"]
+
+
+@pytest.fixture(scope="module")
+def images():
+    return bars(120, seed=11)
+
+
+@pytest.fixture(scope="module")
+def sift(images):
+    x, _ = images
+    return DenseSIFT(scale=2, step=8, patch=16).fit(x).transform(x)
+
+
+@pytest.mark.parametrize("est", [PixelFeatures(), HOGFeatures(cell=7, nbins=6, signed=True),
+                                 DenseSIFT(step=6), BagOfVisualWords(n_words=8, random_state=3),
+                                 FisherVectors(n_components=4, pca_dim=8, random_state=3)])
+def test_clone_and_get_params(est):
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin is not est
+    assert not any(k.endswith("_") for k in twin.get_params())
+
+
+def test_pixel_and_hog_shapes(images):
+    x, _ = images
+    px = PixelFeatures().fit(x)
+    assert px.transform(x).shape == (120, 784) and px.transform(x).dtype == np.float32
+    hog = HOGFeatures().fit(x)
+    out = hog.transform(x)
+    assert out.shape == (120, hog.n_features_out_) == (120, 36 * 4 * 12) and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.max() > 0
+
+
+def test_dense_sift_is_a_full_grid(images, sift):
+    assert sift.shape == (120, 36, 128) and sift.dtype == np.uint8
+    assert sift.reshape(-1, 128).sum(axis=1).min() > 0  # every grid point got a descriptor
+    assert DenseSIFT(scale=2, step=8, patch=16).fit(images[0]).n_keypoints_ == 36
+
+
+def test_bovw_shape_normalisation_and_determinism(sift):
+    a = BagOfVisualWords(n_words=16, pyramid=(1, 2), random_state=5).fit(sift).transform(sift)
+    b = BagOfVisualWords(n_words=16, pyramid=(1, 2), random_state=5).fit(sift).transform(sift)
+    assert a.shape == (120, 16 * 5) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fisher_shape_and_determinism(sift):
+    fv = FisherVectors(n_components=4, pca_dim=8, pyramid=(1, 2), spatial_xy=True, random_state=2)
+    a = fv.fit(sift).transform(sift)
+    b = clone(fv).fit(sift).transform(sift)
+    assert a.shape == (120, 5 * (4 + 2 * 4 * 10)) and a.dtype == np.float32
+    assert hasattr(fv, "gmm_") and hasattr(fv, "pca_")
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_vectorised_fisher_vector_equals_scikit_image():
+    from skimage.feature import fisher_vector
+    from sklearn.mixture import GaussianMixture
+    rng = np.random.default_rng(0)
+    desc = rng.random((6, 25, 7))
+    gmm = GaussianMixture(5, covariance_type="diag", random_state=0).fit(desc.reshape(-1, 7))
+    ours = fisher_vectors(desc, gmm)
+    theirs = np.stack([fisher_vector(d, gmm) for d in desc])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-10)
+
+
+def test_pyramid_cells_partition_the_grid():
+    cells = pyramid_cells(36, (1, 2))
+    assert len(cells) == 5 and len(cells[0]) == 36
+    assert sorted(np.concatenate(cells[1:]).tolist()) == list(range(36))
+    with pytest.raises(ValueError, match="square"):
+        pyramid_cells(35, (1,))
+
+
+@pytest.mark.parametrize("name", HANDCRAFTED)
+def test_pipeline_separates_synthetic_images(name, tiny_dir, tmp_path):
+    pipeline = REGISTRY[name].load()
+    ctx = RunContext("smoke", 0, select_device(False), tmp_path)
+    out = pipeline.run(load_folder(tiny_dir), pipeline.config("smoke"), ctx)
+    assert out.test_accuracy >= 0.95, f"{name}: {out.test_accuracy}"
+    assert out.n_train == 600 and out.n_test == 200
+    assert out.extra["feature_dim"] > 0 and out.extra["classifier"]
+
+
+@pytest.mark.parametrize("name", HANDCRAFTED)
+def test_build_gives_a_working_sklearn_estimator(name, images):
+    x, y = images
+    model = REGISTRY[name].load().build(REGISTRY[name].load().config("smoke"), seed=0)
+    assert model.fit(x[:100], y[:100]).predict(x[100:]).shape == (20,)
+
+
+def test_feature_cache_is_hit_on_the_second_run(tiny_dir, tmp_path):
+    pipeline = REGISTRY["hog_svm"].load()
+    ctx = RunContext("smoke", 0, select_device(False), tmp_path)
+    data = load_folder(tiny_dir)
+    first = pipeline.run(data, pipeline.config("smoke"), ctx)
+    second = pipeline.run(data, pipeline.config("smoke"), ctx)
+    assert first.extra["feature_cache"] == "miss" and second.extra["feature_cache"] == "hit"
+    assert first.test_accuracy == second.test_accuracy
+
+
+def test_same_seed_same_accuracy(tiny_dir, tmp_path):
+    pipeline = REGISTRY["sift_bovw"].load()
+    data = load_folder(tiny_dir)
+    accs = [pipeline.run(data, pipeline.config("smoke"), RunContext("smoke", 7, select_device(False),
+                                                                     Path(tmp_path))).test_accuracy
+            for _ in range(2)]
+    assert accs[0] == accs[1]

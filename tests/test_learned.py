@@ -1,0 +1,195 @@
+"""Learned side: the chapter's shapes and parameter counts, gradients, fast-vs-reference equality,
+checkpoint/resume, NaN handling, DDP on gloo, and CUDA-only checks that skip on a CPU."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from conftest import ROOT, bars
+from pipelines.base import DeviceInfo, RunContext
+from pipelines.learned import trainer as tr
+from pipelines.learned.models import alexnet, lenet
+
+# (layer class, output shape) after each layer, as in d2l's tables for LeNet (7.6) and AlexNet (8.1).
+LENET_TABLE = [("Conv2d", (6, 28, 28)), ("Sigmoid", (6, 28, 28)), ("AvgPool2d", (6, 14, 14)),
+               ("Conv2d", (16, 10, 10)), ("Sigmoid", (16, 10, 10)), ("AvgPool2d", (16, 5, 5)),
+               ("Flatten", (400,)), ("Linear", (120,)), ("Sigmoid", (120,)), ("Linear", (84,)),
+               ("Sigmoid", (84,)), ("Linear", (10,))]
+ALEXNET_TABLE = [("Conv2d", (96, 54, 54)), ("ReLU", (96, 54, 54)), ("MaxPool2d", (96, 26, 26)),
+                 ("Conv2d", (256, 26, 26)), ("ReLU", (256, 26, 26)), ("MaxPool2d", (256, 12, 12)),
+                 ("Conv2d", (384, 12, 12)), ("ReLU", (384, 12, 12)), ("Conv2d", (384, 12, 12)),
+                 ("ReLU", (384, 12, 12)), ("Conv2d", (256, 12, 12)), ("ReLU", (256, 12, 12)),
+                 ("MaxPool2d", (256, 5, 5)), ("Flatten", (6400,)), ("Linear", (4096,)), ("ReLU", (4096,)),
+                 ("Dropout", (4096,)), ("Linear", (4096,)), ("ReLU", (4096,)), ("Dropout", (4096,)),
+                 ("Linear", (10,))]
+
+
+def conv(cin, cout, k):
+    return cin * cout * k * k + cout
+
+
+def fc(nin, nout):
+    return nin * nout + nout
+
+
+@pytest.mark.parametrize("build, size, table, params", [
+    (lenet, 28, LENET_TABLE, conv(1, 6, 5) + conv(6, 16, 5) + fc(400, 120) + fc(120, 84) + fc(84, 10)),
+    (alexnet, 224, ALEXNET_TABLE, conv(1, 96, 11) + conv(96, 256, 5) + conv(256, 384, 3) + conv(384, 384, 3)
+     + conv(384, 256, 3) + fc(6400, 4096) + fc(4096, 4096) + fc(4096, 10)),
+])
+def test_shapes_layer_by_layer_and_parameter_counts(build, size, table, params):
+    model = build()
+    x = torch.zeros(2, 1, size, size)
+    seen = []
+    for layer in model:
+        x = layer(x)
+        seen.append((type(layer).__name__, tuple(x.shape[1:])))
+    assert seen == table
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+@pytest.mark.parametrize("build, size", [(lenet, 28), (alexnet, 224)])
+def test_no_nan_and_every_parameter_gets_a_gradient(build, size):
+    torch.manual_seed(0)
+    model = build()
+    x = torch.rand(4, 1, size, size)
+    loss = nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_xavier_init_is_applied():
+    w = lenet()[7].weight  # 400 -> 120
+    bound = (6 / (400 + 120)) ** 0.5
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+
+
+def _bench_learned():
+    spec = importlib.util.spec_from_file_location("bench_learned", ROOT / "bench" / "learned.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("model_name, size", [("lenet", 28), ("alexnet", 224)])
+def test_fast_and_reference_paths_give_the_same_loss(model_name, size):
+    bench = _bench_learned()
+    x, y = bars(8, seed=3)
+    torch.manual_seed(0)
+    model = tr.MODELS[model_name]().eval()  # eval: dropout off, so both see the same function
+    fast = bench.fast_batch_loss(model, x, y, size, torch.device("cpu"))
+    ref = bench.reference_batch_loss(model, x, y, size)
+    assert abs(fast - ref) < 1e-5 * max(1.0, abs(ref))
+
+
+def ctx_for(tmp_path, resume=False, seed=0):
+    return RunContext("smoke", seed, DeviceInfo("cpu", "test cpu"), tmp_path, resume=resume)
+
+
+SMALL = tr.TrainConfig(model="lenet", epochs=3, batch_size=32, lr=0.05, momentum=0.9, model_kwargs=(("activation", "relu"),),
+                       eval_batch_size=100)
+
+
+def _train(tmp_path, cfg=SMALL, resume=False):
+    x, y = bars(512, seed=4)
+    xt, _ = bars(100, seed=5)
+    return tr.Trainer(cfg, ctx_for(tmp_path, resume), "lenet", recipe_images=6000).fit_predict(x, y, xt)
+
+
+def test_training_learns_separable_images(tmp_path):
+    result = _train(tmp_path)
+    assert result.state.epoch == 3 and result.state.images_seen == 3 * 512
+    assert result.state.history[-1]["train_accuracy"] > 0.9
+    assert result.estimate_seconds and result.estimate_seconds > 0
+
+
+def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    straight = _train(tmp_path / "a")
+    real_epoch = tr.Trainer._run_epoch
+
+    def crash_in_epoch_3(self, model, opt, x, y, state, start, bar):
+        if state.epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, model, opt, x, y, state, start, bar)
+
+    monkeypatch.setattr(tr.Trainer, "_run_epoch", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "b")
+    monkeypatch.setattr(tr.Trainer, "_run_epoch", real_epoch)
+    resumed = _train(tmp_path / "b", resume=True)
+    assert resumed.state.epoch == 3
+    assert [h["loss"] for h in resumed.state.history] == pytest.approx([h["loss"] for h in straight.state.history])
+    np.testing.assert_array_equal(resumed.y_pred, straight.y_pred)
+
+
+def test_corrupt_checkpoint_gives_one_line_error(tmp_path):
+    _train(tmp_path)
+    ckpt = next((tmp_path / "checkpoints" / "lenet").glob("*.pt"))
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(tr.TrainingError) as err:
+        _train(tmp_path, resume=True)
+    assert "corrupt" in str(err.value) and "start afresh" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_nan_loss_fails_the_pipeline(tmp_path):
+    cfg = dataclasses.replace(SMALL, lr=1e12, epochs=1)
+    with pytest.raises(tr.TrainingError, match="loss became"):
+        _train(tmp_path, cfg)
+
+
+def test_time_budget_stops_training_and_says_so(tmp_path):
+    cfg = dataclasses.replace(SMALL, epochs=1000, time_budget=1.0)
+    result = _train(tmp_path, cfg)
+    assert 0 < result.state.epoch < 1000
+    assert result.state.train_seconds < 10
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and importlib.util.find_spec("torch.distributed.run") is None,
+                    reason="torchrun not available")
+def test_ddp_gloo_two_processes(tmp_path):
+    out = tmp_path / "res"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                           str(ROOT / "runner.py"), "--only", "lenet", "--preset", "smoke", "--results-dir", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    frame = pd.read_csv(out / "summary.csv")
+    assert len(frame) == 1 and frame.status[0] == "ok"  # only rank 0 wrote
+    assert frame.test_accuracy[0] > 0.3
+    assert (out / "runs.jsonl").read_text().count("\n") == 1
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.cuda
+@cuda
+def test_cuda_fast_path_trains_in_bf16(tmp_path):
+    ctx = RunContext("smoke", 0, DeviceInfo("cuda", torch.cuda.get_device_name(0)), tmp_path)
+    x, y = bars(1024, seed=6)
+    xt, yt = bars(256, seed=7)
+    cfg = tr.TrainConfig(model="alexnet", image_size=224, epochs=2, batch_size=128, lr=0.01)
+    result = tr.Trainer(cfg, ctx, "alexnet", recipe_images=600_000).fit_predict(x, y, xt)
+    assert result.precision in ("bf16-autocast", "fp32")
+    assert np.mean(result.y_pred == yt) > 0.2
+
+
+@pytest.mark.cuda
+@cuda
+def test_cuda_fast_and_reference_agree():
+    bench = _bench_learned()
+    x, y = bars(16, seed=8)
+    model = tr.MODELS["alexnet"]().eval().cuda()
+    fast = bench.fast_batch_loss(model, x, y, 224, torch.device("cuda"))
+    ref = bench.reference_batch_loss(model, x, y, 224)
+    assert abs(fast - ref) < 0.05 * max(1.0, abs(ref))  # bf16 autocast on the fast path
