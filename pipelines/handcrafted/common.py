@@ -21,6 +21,7 @@ from ..base import Outcome, Pipeline, RunContext, Stopwatch
 from ..data import Dataset, split
 
 TRAIN_SCORE_MAX = 10_000  # training accuracy is measured on at most this many training images
+FIGURE_IMAGES = 2_000  # images the pictures draw from
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class HandcraftedPipeline(Pipeline):
         """Extra row fields (``classifier``, ``codebook_size``, ...)."""
         return {"classifier": f"LinearSVC(C={cfg.C}, one-vs-rest)"}
 
+    def draw(self, cfg, ctx: RunContext, data: Dataset, x, y, descriptors, encoders: dict) -> None:
+        """Pictures of what the features see (untimed); most pipelines draw nothing."""
+
     def build(self, cfg, seed: int = 0) -> SkPipeline:
         """The whole pipeline as one scikit-learn estimator (images in, labels out), for use outside the runner."""
         return SkPipeline([("features", self.extractor(cfg)), *self.encoders(cfg, seed),
@@ -86,6 +90,7 @@ class HandcraftedPipeline(Pipeline):
         sw = Stopwatch()
         with sw.section("feature"):
             (f_tr, hit_tr), (f_te, hit_te) = extract(x_tr), extract(x_te)
+        raw_tr = f_tr
         with sw.section("encode"):
             if encoders:
                 enc = SkPipeline(encoders)
@@ -95,6 +100,8 @@ class HandcraftedPipeline(Pipeline):
         with sw.section("predict"):
             y_pred = clf.predict(f_te)
         train_acc = float(clf.score(f_tr[:TRAIN_SCORE_MAX], y_tr[:TRAIN_SCORE_MAX]))
+        self.draw(cfg, ctx, data, x_tr[:FIGURE_IMAGES], y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
+                  dict(encoders))
         extra = {"feature_dim": int(f_tr.shape[1]), "encode_seconds": round(sw.seconds["encode"], 3),
                  "feature_cache": "hit" if hit_tr and hit_te else "miss", **self.describe(cfg)}
         return Outcome(test_accuracy=float(np.mean(y_pred == y_te)), train_accuracy=train_acc,

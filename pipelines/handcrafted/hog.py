@@ -33,6 +33,10 @@ class HogSvm(HandcraftedPipeline):
         return HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins,
                            signed=cfg.signed, n_jobs=cfg.n_jobs)
 
+    def draw(self, cfg: HogConfig, ctx, data, x, y, descriptors, encoders) -> None:
+        from .figures import hog_glyphs
+        hog_glyphs(x, y, data.class_names, ctx.figures_dir / "hog_glyphs.png", cell=cfg.cell)
+
 
 @dataclass(frozen=True)
 class HogKernelConfig(HogConfig):
@@ -45,6 +49,7 @@ class HogKernelSvm(HogSvm):
     """HOG into an exact RBF ``SVC`` (libsvm, one-vs-one). In the ``cpu`` preset the HOG vector is first
     projected to 256 PCA dimensions, which makes the exact kernel ~10x cheaper; ``paper`` uses all 1728."""
     Config = HogKernelConfig
+    draw = HandcraftedPipeline.draw  # hog_svm already draws the glyphs
     presets = {
         "smoke": HogKernelConfig(n_train=2000, n_test=1000, pca_dim=64),
         "cpu": HogKernelConfig(),

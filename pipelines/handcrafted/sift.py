@@ -46,6 +46,12 @@ class SiftBovw(SiftPipeline):
     def describe(self, cfg: SiftConfig) -> dict:
         return {"codebook_size": cfg.n_words, "classifier": f"LinearSVC(C={cfg.C}, one-vs-rest)"}
 
+    def draw(self, cfg: SiftConfig, ctx, data, x, y, descriptors, encoders) -> None:
+        from .figures import codebook_words, sift_grid
+        sift_grid(x[0], cfg.scale, cfg.step, cfg.patch, ctx.figures_dir / "sift_grid.png")
+        codebook_words(x, descriptors, encoders["bovw"], cfg.scale, cfg.step, cfg.patch,
+                       ctx.figures_dir / "codebook_words.png")
+
 
 FISHER = SiftConfig(n_words=16, pyramid=(1,), spatial_xy=True)
 
