@@ -124,6 +124,7 @@ def main() -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=20, help="timed steps per path")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per path")
+    p.add_argument("--rounds", type=int, default=3, help="alternating timed rounds per path (median reported)")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers of the reference path (d2l: 4)")
     p.add_argument("--dummy", action="store_true", help="random images instead of Fashion-MNIST")
@@ -137,23 +138,29 @@ def main() -> int:
         cfg = tr.TrainConfig(**{**cfg.__dict__, "batch_size": args.batch_size})
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    x, y = load_data(args.dummy, max(cfg.batch_size * (args.steps + args.warmup) * 2, 1024))
+    x, y = load_data(args.dummy, max(cfg.batch_size * (args.steps + args.warmup) * 2, 4096))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     print(f"{args.model} batch {cfg.batch_size}, image {cfg.image_size}px, {args.steps} timed steps after "
           f"{args.warmup} warm-up, on {name}, torch {torch.__version__}")
     torch.manual_seed(0)
     ref_model = tr.MODELS[args.model]().to(device)
-    reference_steps(ref_model, x, y, cfg, device, args.warmup, args.workers)
-    n_ref, t_ref = timed(lambda: reference_steps(ref_model, x, y, cfg, device, args.steps, args.workers), device)
     torch.manual_seed(0)
     fast_model = tr.build_model(cfg, device)
     x_dev, y_dev = torch.from_numpy(x).to(device), torch.from_numpy(y.astype(np.int64)).to(device)
+    reference_steps(ref_model, x, y, cfg, device, args.warmup, args.workers)
     fast_steps(fast_model, x_dev, y_dev, cfg, device, args.warmup)
-    n_fast, t_fast = timed(lambda: fast_steps(fast_model, x_dev, y_dev, cfg, device, args.steps), device)
-    ref_ips, fast_ips = n_ref / t_ref, n_fast / t_fast
-    print(f"reference (d2l-style, fp32, CPU resize, {args.workers} workers): {ref_ips:10,.1f} img/s")
-    print(f"fast path ({tr.precision_for(device)}, device resize):          {fast_ips:10,.1f} img/s")
-    print(f"ratio fast/reference: {fast_ips / ref_ips:.2f}x")
+    ref_ips, fast_ips = [], []
+    for _ in range(args.rounds):  # alternate the two paths so drift hits both alike
+        n, t = timed(lambda: reference_steps(ref_model, x, y, cfg, device, args.steps, args.workers), device)
+        ref_ips.append(n / t)
+        n, t = timed(lambda: fast_steps(fast_model, x_dev, y_dev, cfg, device, args.steps), device)
+        fast_ips.append(n / t)
+    ref, fast = float(np.median(ref_ips)), float(np.median(fast_ips))
+    print(f"reference (d2l-style, fp32, CPU resize, {args.workers} workers): {ref:10,.1f} img/s "
+          f"(median of {args.rounds} rounds: {', '.join(f'{v:,.1f}' for v in ref_ips)})")
+    print(f"fast path ({tr.precision_for(device)}, device resize):          {fast:10,.1f} img/s "
+          f"(median of {args.rounds} rounds: {', '.join(f'{v:,.1f}' for v in fast_ips)})")
+    print(f"ratio fast/reference: {fast / ref:.2f}x")
     return 0
 
 
