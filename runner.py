@@ -3,6 +3,8 @@
     python runner.py --all                   # every pipeline, best preset for this machine
     python runner.py --only alexnet --gpu    # one pipeline, on the GPU (paper preset)
     python runner.py --list                  # what is registered
+    python runner.py --experiments all       # the report's experiments (~30 min on 2 cores)
+    python runner.py --report                # results/report.md from whatever has run
 
 Rows go to results/summary.csv (one per pipeline, preset, device, seed; written atomically) and
 results/runs.jsonl (append-only history with the full configuration). See README.md for every column.
@@ -19,6 +21,7 @@ from pathlib import Path
 from pipelines import REGISTRY, distributed
 from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
 from pipelines.data import DataError, Dataset, load
+from pipelines.experiments import EXPERIMENTS
 from pipelines.results import ResultRow, append_run, has_ok_row, provenance, save_predictions, upsert
 
 SHOWN = ["pipeline", "preset", "device", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
@@ -50,12 +53,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="cap each learned pipeline's training time (default: the preset's, e.g. alexnet in cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--experiment", nargs="+", metavar="NAME", default=[],
+                   help=f"run these report experiments ({', '.join(EXPERIMENTS)}); size: smoke with "
+                        "--preset smoke, else cpu")
+    p.add_argument("--experiments", choices=["all"], help="run every report experiment")
+    p.add_argument("--report", action="store_true",
+                   help="write results/report.md and its figures from the results (also done after --all)")
     args = p.parse_args(argv)
-    if not (args.all or args.only or args.list):
-        raise UsageError("nothing to run: give --all, --only NAME [NAME ...], or --list")
+    if not (args.all or args.only or args.list or args.report or args.experiment or args.experiments):
+        raise UsageError("nothing to run: give --all, --only NAME [NAME ...], --experiment NAME, --report or --list")
     unknown = [n for n in args.only or [] if n not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown pipeline {', '.join(unknown)}; valid: {names}")
+    bad = [n for n in args.experiment if n not in EXPERIMENTS]
+    if bad:
+        raise UsageError(f"unknown experiment {', '.join(bad)}; valid: {', '.join(EXPERIMENTS)}")
+    args.experiment = list(EXPERIMENTS) if args.experiments else args.experiment
     if args.time_budget is not None and args.time_budget <= 0:
         raise UsageError("--time-budget must be a positive number of seconds")
     return args
@@ -74,17 +87,22 @@ def base_row(name: str, ctx: RunContext, data: Dataset, device, prov: dict) -> R
 
 def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow | None:
     """Run one pipeline isolated: an exception becomes a failed row. None when --resume skips it."""
-    pipeline = REGISTRY[name].load()
-    device = pipeline.device_for(ctx.device)
+    try:
+        pipeline = REGISTRY[name].load()
+    except Exception as exc:  # e.g. a missing library: still one row, and the others go on
+        pipeline, exc_at_load = None, exc
+    device = pipeline.device_for(ctx.device) if pipeline else ctx.device
     if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", name, ctx.preset, device.kind, ctx.seed):
         print(f"[{name}] skipped: an ok row for preset {ctx.preset}, {device.kind}, seed {ctx.seed} exists (--resume)")
         return None
-    cfg = pipeline.config(ctx.preset)
+    cfg = pipeline.config(ctx.preset) if pipeline else None
     row = base_row(name, ctx, data, device, prov)
     seed_everything(ctx.seed)
     start = time.perf_counter()
     outcome = None
     try:
+        if pipeline is None:
+            raise exc_at_load
         outcome = pipeline.run(data, cfg, ctx)
         fill_row(row, outcome)
     except Exception as exc:  # isolation: one failure costs one row
@@ -111,7 +129,7 @@ def fill_row(row: ResultRow, outcome) -> None:
 
 def record(ctx: RunContext, row: ResultRow, cfg, data: Dataset, outcome) -> None:
     """Upsert the summary row, append the history line, keep the predictions for the report."""
-    config = {"pipeline": dataclasses.asdict(cfg), "preset": ctx.preset, "seed": ctx.seed,
+    config = {"pipeline": dataclasses.asdict(cfg) if cfg is not None else None, "preset": ctx.preset, "seed": ctx.seed,
               "time_budget": ctx.time_budget, "compile": ctx.compile, "data_source": data.source}
     upsert(ctx.results_dir / "summary.csv", row)
     append_run(ctx.results_dir / "runs.jsonl", row, config)
@@ -130,25 +148,63 @@ def print_table(rows: list[ResultRow]) -> None:
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def run(args: argparse.Namespace) -> int:
-    device = select_device(args.gpu)
-    distributed.init(device.kind)
-    preset = args.preset or ("paper" if args.gpu else "cpu")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    data = load(args.data_dir)
-    print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
-          f"{data.image_size}x{data.image_size}); preset {preset}; device {device.kind} ({device.name}); seed {args.seed}")
-    ctx = RunContext(preset=preset, seed=args.seed, device=device, results_dir=args.results_dir,
-                     resume=args.resume, time_budget=args.time_budget, compile=args.compile)
-    names = list(REGISTRY) if args.all else args.only
+def run_pipelines(names: list[str], data: Dataset, ctx: RunContext) -> bool:
+    """Run the pipelines, print their rows; True if all are ok."""
     if distributed.world_size() > 1:
         names = [n for n in names if REGISTRY[n].family == "learned"]
     rows = [r for r in (run_one(n, data, ctx, provenance()) for n in names) if r is not None]
     if rows and distributed.is_main():
         print_table(rows)
-        print(f"rows written to {args.results_dir / 'summary.csv'}")
+        print(f"rows written to {ctx.results_dir / 'summary.csv'}")
+    return all(r.status == "ok" for r in rows)
+
+
+def run_experiments(names: list[str], data: Dataset, ctx: RunContext) -> bool:
+    """Run each experiment isolated: a failure is reported in one line and the others go on."""
+    from pipelines.experiments import run_experiment
+    ok = True
+    for name in names:
+        start = time.perf_counter()
+        try:
+            path = run_experiment(name, data, ctx)
+            print(f"[experiment {name}] written to {path} in {time.perf_counter() - start:.0f} s")
+        except Exception as exc:  # isolation, as for pipelines
+            ok = False
+            print(f"[experiment {name}] failed: {one_line(exc)}", file=sys.stderr)
+    return ok
+
+
+def write_report(results_dir: Path) -> bool:
+    from pipelines.report import build_report
+    try:
+        print(f"report written to {build_report(results_dir)}")
+        return True
+    except Exception as exc:
+        print(f"[report] failed: {one_line(exc)}", file=sys.stderr)
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    device = select_device(args.gpu)
+    distributed.init(device.kind)
+    preset = args.preset or ("paper" if args.gpu else "cpu")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    ok = True
+    if args.all or args.only or args.experiment:
+        data = load(args.data_dir)
+        print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
+              f"{data.image_size}x{data.image_size}); preset {preset}; device {device.kind} ({device.name}); "
+              f"seed {args.seed}")
+        ctx = RunContext(preset=preset, seed=args.seed, device=device, results_dir=args.results_dir,
+                         resume=args.resume, time_budget=args.time_budget, compile=args.compile)
+        if args.all or args.only:
+            ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx)
+        if args.experiment:
+            ok = run_experiments(args.experiment, data, ctx) and ok
+    if (args.report or args.all or args.experiment) and distributed.is_main():
+        ok = write_report(args.results_dir) and ok
     distributed.shutdown()
-    return 1 if any(r.status != "ok" for r in rows) else 0
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

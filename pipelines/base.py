@@ -74,6 +74,7 @@ class RunContext:
     resume: bool = False
     time_budget: float | None = None  # seconds, for pipelines that train under a budget
     compile: bool = False
+    figures: bool = True  # experiments switch the pipelines' pictures off
 
     @property
     def cache_dir(self) -> Path:

@@ -156,3 +156,13 @@ def save_predictions(results_dir: Path, row: ResultRow, y_true, y_pred) -> Path:
     np.savez_compressed(tmp, y_true=np.asarray(y_true), y_pred=np.asarray(y_pred))
     os.replace(tmp, path)
     return path
+
+
+def save_array(path: Path, array) -> Path:
+    """``np.save`` through a temp file and a rename."""
+    import numpy as np
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+    return path

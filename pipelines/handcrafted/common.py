@@ -100,8 +100,9 @@ class HandcraftedPipeline(Pipeline):
         with sw.section("predict"):
             y_pred = clf.predict(f_te)
         train_acc = float(clf.score(f_tr[:TRAIN_SCORE_MAX], y_tr[:TRAIN_SCORE_MAX]))
-        self.draw(cfg, ctx, data, x_tr[:FIGURE_IMAGES], y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
-                  dict(encoders))
+        if ctx.figures:
+            self.draw(cfg, ctx, data, x_tr[:FIGURE_IMAGES], y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
+                      dict(encoders))
         extra = {"feature_dim": int(f_tr.shape[1]), "encode_seconds": round(sw.seconds["encode"], 3),
                  "feature_cache": "hit" if hit_tr and hit_te else "miss", **self.describe(cfg)}
         return Outcome(test_accuracy=float(np.mean(y_pred == y_te)), train_accuracy=train_acc,

@@ -7,6 +7,7 @@ from .. import distributed as dist
 from ..base import DeviceInfo, Outcome, Pipeline, RunContext
 from ..data import Dataset, split
 from ..figures import filter_grid
+from ..results import save_array
 from .models import first_conv
 from .trainer import TrainConfig, Trainer, effective_budget
 
@@ -24,7 +25,7 @@ class LearnedPipeline(Pipeline):
         result = Trainer(cfg, ctx, self.name, recipe_images).fit_predict(x_tr, y_tr, x_te)
         st, budget = result.state, effective_budget(cfg, ctx)
         test_acc = float(np.mean(result.y_pred == y_te))
-        if dist.is_main():
+        if dist.is_main() and ctx.figures:
             self.draw_filters(result.model, ctx, test_acc)
         extra = {"precision": result.precision, "compiled": result.compiled, "images_seen": st.images_seen,
                  "time_budget_seconds": budget,
@@ -52,3 +53,5 @@ class LearnedPipeline(Pipeline):
         title = (f"{self.name} conv1 ({weights.shape[0]} filters {weights.shape[-1]}x{weights.shape[-1]}) - "
                  f"preset {ctx.preset}, {ctx.device.kind}, test acc {test_acc:.3f}")
         filter_grid(weights, ctx.figures_dir / f"{self.name}_conv1.png", title)
+        save_array(ctx.results_dir / "filters" / f"{self.name}-{ctx.preset}-{ctx.device.kind}-seed{ctx.seed}.npy",
+                   weights)

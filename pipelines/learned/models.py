@@ -44,7 +44,19 @@ def alexnet(activation: str = "relu", dropout: float = 0.5, num_classes: int = 1
         nn.Linear(4096, num_classes)))
 
 
-MODELS = {"lenet": lenet, "alexnet": alexnet}
+def cnn28(activation: str = "relu", dropout: float = 0.5, num_classes: int = 10) -> nn.Sequential:
+    """A small AlexNet-style CNN that works on the 28x28 images directly (the chapter's exercise 2):
+    two 3x3 conv blocks with max pooling, one dropout-regularised hidden layer."""
+    act = ACTIVATIONS[activation]
+    return xavier_init(nn.Sequential(
+        nn.Conv2d(1, 16, kernel_size=3, padding=1), act(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(16, 32, kernel_size=3, padding=1), act(), nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 128), act(), nn.Dropout(dropout),
+        nn.Linear(128, num_classes)))
+
+
+MODELS = {"lenet": lenet, "alexnet": alexnet, "cnn28": cnn28}
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:

@@ -190,8 +190,10 @@ class TrainResult:
 class Trainer:
     """Trains one network on (x_train, y_train) and predicts x_test; all arrays uint8 numpy."""
 
-    def __init__(self, cfg: TrainConfig, ctx: RunContext, pipeline: str, recipe_images: int):
+    def __init__(self, cfg: TrainConfig, ctx: RunContext, pipeline: str, recipe_images: int,
+                 checkpoint: bool = True, quiet: bool = False):
         self.cfg, self.ctx, self.recipe_images = cfg, ctx, recipe_images
+        self.checkpoint, self.quiet = checkpoint, quiet
         self.device = torch.device(dist.torch_device(ctx.device.kind))
         self.amp = autocast_for(self.device)
         self.budget = effective_budget(cfg, ctx)
@@ -255,7 +257,7 @@ class Trainer:
             return
         ips = PROBE_STEPS * batch * dist.world_size() / (time.perf_counter() - self._probe_start)
         self.estimate = self.recipe_images / ips
-        if dist.is_main():
+        if dist.is_main() and not self.quiet:
             tqdm.write(f"[{self.cfg.model}] the full recipe ({self.recipe_images:,} training images) would take "
                        f"~{fmt_duration(self.estimate)} here at ~{ips:,.1f} img/s"
                        + (f"; this run is capped at {self.budget:.0f} s of training" if self.budget else ""))
@@ -292,7 +294,7 @@ class Trainer:
         total = cfg.epochs * len(x)
         start = time.perf_counter() - state.train_seconds
         with tqdm(total=total, initial=state.epoch * len(x), desc=f"{cfg.model} train", unit="img",
-                  disable=not dist.is_main(), mininterval=1.0) as bar:
+                  disable=not dist.is_main() or self.quiet, mininterval=1.0) as bar:
             while state.epoch < cfg.epochs:
                 sync(dev)
                 t0 = time.perf_counter()
@@ -307,7 +309,7 @@ class Trainer:
                 if not complete:
                     break
                 state.epoch += 1
-                if dist.is_main():
+                if dist.is_main() and self.checkpoint:
                     self.checkpoints.save(net, opt, state, cfg)
         if state.timed_images == 0 and state.history:  # only the first epoch ran: time it
             state.timed_images, state.timed_seconds = state.images_seen, state.train_seconds

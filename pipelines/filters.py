@@ -1,0 +1,131 @@
+"""Do learned first-layer filters resemble hand-made ones? Learned conv1 filters beside a Gabor bank and the
+gradient kernels HOG and SIFT use, and a quantitative test: each filter's best-fitting Gabor (OpenCV's
+``getGaborKernel``), compared with the same fit for random Xavier-initialised filters of the same shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .figures import _figure_module, save_figure
+
+FIT_THRESHOLD = 0.8  # |cosine similarity| with the best Gabor above which a filter "fits well"
+LEARNED = ("alexnet", "lenet")
+
+
+def gabor_bank(k: int) -> np.ndarray:
+    """Zero-mean, unit-norm Gabor kernels of size k x k over orientations, wavelengths, widths, phases."""
+    import cv2
+    kernels = []
+    for lambd in np.geomspace(2.0, 2.0 * k, 8):
+        for sigma in (0.35 * lambd, 0.56 * lambd, 0.8 * lambd):
+            for theta in np.linspace(0, np.pi, 12, endpoint=False):
+                for psi in (0, np.pi / 2, np.pi, 3 * np.pi / 2):
+                    for gamma in (0.5, 1.0):
+                        kernels.append(cv2.getGaborKernel((k, k), sigma, theta, lambd, gamma, psi, cv2.CV_64F))
+    return unit(np.array(kernels))
+
+
+def unit(filters: np.ndarray) -> np.ndarray:
+    flat = filters.reshape(len(filters), -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    return (flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)).reshape(filters.shape)
+
+
+def best_fit(filters: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """For each filter (n, k, k): the largest |cosine similarity| with any kernel of the bank."""
+    a = unit(filters).reshape(len(filters), -1)
+    return np.abs(a @ bank.reshape(len(bank), -1).T).max(axis=1)
+
+
+def random_filters(n: int, k: int, fan_in: int, fan_out: int, seed: int = 0) -> np.ndarray:
+    bound = np.sqrt(6 / (fan_in + fan_out))
+    return np.random.default_rng(seed).uniform(-bound, bound, (n, k, k))
+
+
+def gabor_stats(weights: np.ndarray) -> dict:
+    """Share of filters fitting a Gabor well, against the share for random filters of the same shape."""
+    w = weights[:, 0]
+    n, k = len(w), w.shape[-1]
+    bank = gabor_bank(k)
+    fits = best_fit(w, bank)
+    base = best_fit(random_filters(1000, k, k * k, n * k * k), bank)
+    return {"n": n, "k": k, "share": float(np.mean(fits >= FIT_THRESHOLD)), "median_fit": float(np.median(fits)),
+            "baseline_share": float(np.mean(base >= FIT_THRESHOLD)), "baseline_median": float(np.median(base))}
+
+
+def hand_made_kernels() -> tuple[np.ndarray, list[str]]:
+    """The gradient kernels HOG ([-1, 0, 1]) and SIFT (differences of a Gaussian-smoothed image) use,
+    plus a few Gabors, all 11 x 11 for display."""
+    k = 11
+    kernels, names = [], []
+    hog = np.zeros((k, k))
+    hog[k // 2, k // 2 - 1], hog[k // 2, k // 2 + 1] = -1, 1
+    kernels += [hog, hog.T]
+    names += ["HOG d/dx [-1,0,1]", "HOG d/dy"]
+    yy, xx = np.mgrid[:k, :k] - k // 2
+    g = np.exp(-(xx ** 2 + yy ** 2) / (2 * 1.6 ** 2))
+    for theta in (0, 45, 90, 135):
+        t = np.deg2rad(theta)
+        kernels.append(-(xx * np.cos(t) + yy * np.sin(t)) * g)
+        names.append(f"SIFT DoG-grad {theta}°")
+    import cv2
+    for theta in (0, 45, 90, 135):
+        kernels.append(cv2.getGaborKernel((k, k), 2.5, np.deg2rad(theta), 5.0, 0.6, 0, cv2.CV_64F))
+        names.append(f"Gabor {theta}°")
+    return np.array(kernels), names
+
+
+def learned_filters(inp) -> dict:
+    """The saved conv1 weights of the best ok row of each learned pipeline."""
+    out = {}
+    for name in LEARNED:
+        rows = inp.ok[inp.ok.pipeline == name]
+        for _, r in rows.sort_values("test_accuracy", ascending=False).iterrows():
+            path = inp.results_dir / "filters" / f"{name}-{r.preset}-{r.device}-seed{r.seed}.npy"
+            if path.exists():
+                out[name] = (np.load(path), r)
+                break
+    return out
+
+
+def draw_panel(ax_row, filters: np.ndarray, label: str, cols: int) -> None:
+    for ax in ax_row:
+        ax.axis("off")
+    for ax, f in zip(ax_row, filters[:cols]):
+        f = (f - f.min()) / max(f.max() - f.min(), 1e-12)
+        ax.imshow(f, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax_row[0].set_title(label, fontsize=9, loc="left")
+
+
+def comparison_figure(inp, learned: dict) -> str:
+    plt = _figure_module()
+    kernels, names = hand_made_kernels()
+    cols = 12
+    rows = [(f"{n} conv1 (first {cols} of {len(w)}; {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", w[:, 0])
+            for n, (w, r) in learned.items()]
+    rows.append(("hand-made: HOG gradients, SIFT oriented derivatives of Gaussian, Gabors", kernels))
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.25), squeeze=False)
+    for ax_row, (label, filters) in zip(axes, rows):
+        draw_panel(ax_row, filters, label, cols)
+    fig.subplots_adjust(hspace=0.6)
+    save_figure(fig, inp.figures / "filters_vs_handmade.png")
+    return "filters_vs_handmade.png"
+
+
+def filter_report(inp) -> tuple[str, dict]:
+    learned = learned_filters(inp)
+    if not learned:
+        return "_No learned filters saved yet: run `python runner.py --only lenet alexnet`._", {}
+    png = comparison_figure(inp, learned)
+    stats = {name: gabor_stats(w) for name, (w, _) in learned.items()}
+    rows = [f"| `{n}` | {s['n']} of {s['k']}x{s['k']} | {s['share']:.0%} (median fit {s['median_fit']:.2f}) | "
+            f"{s['baseline_share']:.0%} (median fit {s['baseline_median']:.2f}) |" for n, s in stats.items()]
+    table = "\n".join(["| network | filters | fit a Gabor well (|cos| ≥ 0.8) | random Xavier filters, same shape |",
+                       "|---|---|---|---|", *rows])
+    pictures = " ".join(f"![{n} conv1](figures/{n}_conv1.png)" for n in learned)
+    text = (f"![learned vs hand-made](figures/{png})\n\n{pictures}\n\nHOG's view of the same images: "
+            f"![HOG glyphs](figures/hog_glyphs.png)\n\n{table}\n\nEach filter is compared with "
+            f"{len(gabor_bank(5)):,} Gabor kernels of its own size (8 wavelengths, 3 widths, 12 orientations, "
+            "4 phases, 2 aspect ratios); the random column is the same fit for 1,000 Xavier-initialised filters, "
+            "the chance level of this test.")
+    return text, stats

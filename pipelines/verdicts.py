@@ -1,0 +1,181 @@
+"""The claims table: each claim of the chapter, the experiment that tests it, the measured figures and a
+verdict (supported / not supported / inconclusive on this hardware) with its reason.
+
+A difference counts when it exceeds both 0.01 and twice the larger standard deviation over seeds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .report import aggregate, md_table
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive on this hardware"
+CNNS = ("lenet", "cnn28")
+
+
+def clear(diff: float, *stds: float) -> bool:
+    spread = max([s for s in stds if s is not None and not np.isnan(s)] or [0.0])
+    return abs(diff) > max(0.01, 2 * spread)
+
+
+def stat(agg: pd.DataFrame, **where) -> tuple[float, float]:
+    row = agg
+    for k, v in where.items():
+        row = row[row[k] == v]
+    return float(row.test_accuracy_mean.iloc[0]), float(row.test_accuracy_std.fillna(0).iloc[0])
+
+
+def claim_learned_wins(inp, _) -> list[str]:
+    claim = "Features learned end to end beat the best hand-crafted features (the 2012 turn)."
+    ok = inp.ok
+    hand, learned = ok[ok.family == "handcrafted"], ok[ok.family == "learned"]
+    if hand.empty or learned.empty:
+        return [claim, "results table", "missing rows", INCONCLUSIVE, "run `python runner.py --all` first"]
+    h, l = hand.loc[hand.test_accuracy.idxmax()], learned.loc[learned.test_accuracy.idxmax()]
+    figures = (f"best learned `{l.pipeline}` {l.test_accuracy:.4f} ({l.preset}, {l.device}); best hand-crafted "
+               f"`{h.pipeline}` {h.test_accuracy:.4f}")
+    alex_full = ok[(ok.pipeline == "alexnet") & (ok.preset == "paper")]
+    if l.test_accuracy > h.test_accuracy + 0.005:
+        return [claim, "results table", figures, SUPPORTED, "the best learned row leads"]
+    if alex_full.empty:
+        alex = ok[ok.pipeline == "alexnet"]
+        seen = f"{int(alex.images_seen.max()):,} training images" if len(alex) else "no run"
+        return [claim, "results table", figures, INCONCLUSIVE,
+                f"AlexNet's full recipe has not run here (CPU budget: {seen} of 600,000); LeNet alone trails"]
+    return [claim, "results table", figures, NOT_SUPPORTED, "even the full AlexNet recipe trails"]
+
+
+def claim_features_matter(inp, _) -> list[str]:
+    claim = "With the same linear classifier, better features (HOG, SIFT encodings) beat raw pixels."
+    exp = inp.experiments.get("features")
+    if not exp:
+        return [claim, "features", "not run", INCONCLUSIVE, "run `--experiment features`"]
+    agg = aggregate(exp["rows"], ["arm"])
+    px = stat(agg, arm="pixels_svm")
+    best = agg.loc[agg.test_accuracy_mean.idxmax()]
+    diff = best.test_accuracy_mean - px[0]
+    figures = "; ".join(f"{a.arm} {a.test_accuracy_mean:.4f}" for a in agg.itertuples())
+    verdict = SUPPORTED if diff > 0 and clear(diff, px[1], best.test_accuracy_std) else INCONCLUSIVE
+    return [claim, "features", figures, verdict, f"best ({best.arm}) leads pixels by {diff:+.4f}"]
+
+
+def claim_data(inp, _) -> list[str]:
+    claim = "CNNs need much data: with few images hand-crafted features win, and the gap closes as data grows."
+    exp = inp.experiments.get("data")
+    if not exp:
+        return [claim, "data", "not run", INCONCLUSIVE, "run `--experiment data`"]
+    agg = aggregate(exp["rows"], ["arm", "n_train"])
+    hand = agg[~agg.arm.isin(CNNS)].groupby("n_train").test_accuracy_mean.max()
+    cnn = agg[agg.arm.isin(CNNS)].groupby("n_train").test_accuracy_mean.max()
+    gaps = (hand - cnn).dropna()
+    figures = "; ".join(f"{int(n):,}: hand {hand[n]:.3f} vs CNN {cnn[n]:.3f}" for n in gaps.index)
+    if gaps.iloc[0] > 0.01 and gaps.iloc[-1] < gaps.iloc[0]:
+        return [claim, "data", figures, SUPPORTED, "hand-crafted leads at the smallest size; the gap shrinks"]
+    if gaps.iloc[0] <= 0:
+        return [claim, "data", figures, NOT_SUPPORTED, "a CNN already leads at the smallest size"]
+    return [claim, "data", figures, INCONCLUSIVE, "the gap does not shrink in this range"]
+
+
+def claim_relu(inp, _) -> list[str]:
+    claim = "ReLU makes training easier than sigmoid (same init, same learning rate)."
+    exp = inp.experiments.get("activation")
+    if not exp:
+        return [claim, "activation", "not run", INCONCLUSIVE, "run `--experiment activation`"]
+    agg = aggregate(exp["rows"], ["model", "lr", "activation"])
+    better = worse = 0
+    parts = []
+    for (model, lr), g in agg.groupby(["model", "lr"]):
+        s, r = stat(g, activation="sigmoid"), stat(g, activation="relu")
+        parts.append(f"{model} lr {lr}: sigmoid {s[0]:.3f}, ReLU {r[0]:.3f}")
+        if clear(r[0] - s[0], s[1], r[1]):
+            better, worse = better + (r[0] > s[0]), worse + (r[0] < s[0])
+    n = len(parts)
+    verdict = SUPPORTED if better > n / 2 and worse == 0 else NOT_SUPPORTED if worse > n / 2 else INCONCLUSIVE
+    return [claim, "activation", "; ".join(parts), verdict,
+            f"ReLU clearly better in {better} of {n} settings, clearly worse in {worse}"]
+
+
+def claim_dropout(inp, _) -> list[str]:
+    claim = "Dropout reduces overfitting (a smaller train/test gap)."
+    exp = inp.experiments.get("dropout")
+    if not exp:
+        return [claim, "dropout", "not run", INCONCLUSIVE, "run `--experiment dropout`"]
+    frame = pd.DataFrame(exp["rows"])
+    frame["gap"] = frame.train_accuracy - frame.test_accuracy
+    g = frame.groupby("dropout").agg(gap=("gap", "mean"), gap_std=("gap", "std"), test=("test_accuracy", "mean"))
+    on, off = g.loc[0.5], g.loc[0.0]
+    figures = (f"gap with dropout {on.gap:.4f} (test {on.test:.4f}); without {off.gap:.4f} (test {off.test:.4f})")
+    diff = off.gap - on.gap
+    verdict = (SUPPORTED if diff > 0 and clear(diff, on.gap_std, off.gap_std) else
+               NOT_SUPPORTED if diff < 0 and clear(diff, on.gap_std, off.gap_std) else INCONCLUSIVE)
+    return [claim, "dropout", figures, verdict, f"dropout changes the gap by {-diff:+.4f}"]
+
+
+def claim_augmentation(inp, _) -> list[str]:
+    claim = "Data augmentation (flips, crops) improves test accuracy."
+    exp = inp.experiments.get("augmentation")
+    if not exp:
+        return [claim, "augmentation", "not run", INCONCLUSIVE, "run `--experiment augmentation`"]
+    agg = aggregate(exp["rows"], ["arm"])
+    a, p = stat(agg, arm="augmented"), stat(agg, arm="plain")
+    diff = a[0] - p[0]
+    verdict = (SUPPORTED if diff > 0 and clear(diff, a[1], p[1]) else
+               NOT_SUPPORTED if diff < 0 and clear(diff, a[1], p[1]) else INCONCLUSIVE)
+    return [claim, "augmentation", f"augmented {a[0]:.4f} ± {a[1]:.4f}; plain {p[0]:.4f} ± {p[1]:.4f}", verdict,
+            f"difference {diff:+.4f} at this training length"]
+
+
+def claim_anatomy(inp, _) -> list[str]:
+    claim = "In AlexNet the fully connected layers hold most parameters while the convolutions do most of the compute."
+    exp = inp.experiments.get("anatomy")
+    if not exp:
+        return [claim, "anatomy", "not run", INCONCLUSIVE, "run `--experiment anatomy`"]
+    f = pd.DataFrame(exp["rows"])
+    fc_params = f[f.layer == "Linear"].params.sum() / f.params.sum()
+    conv_flops = f[f.layer == "Conv2d"].flops.sum() / f.flops.sum()
+    conv_time = f[f.layer == "Conv2d"].forward_ms.sum() / f.forward_ms.sum()
+    verdict = SUPPORTED if fc_params > 0.5 and conv_flops > 0.5 else NOT_SUPPORTED
+    return [claim, "anatomy", f"FC layers: {fc_params:.1%} of parameters; convolutions: {conv_flops:.1%} of FLOPs, "
+            f"{conv_time:.1%} of measured forward time", verdict, "analytic counts, checked against torch's counter"]
+
+
+def claim_gpu(inp, _) -> list[str]:
+    claim = "GPUs made training AlexNet practical."
+    alex = inp.ok[(inp.ok.pipeline == "alexnet") & inp.ok.train_images_per_second.notna()]
+    cpu, gpu = alex[alex.device == "cpu"], alex[alex.device == "cuda"]
+    if len(cpu) and len(gpu):
+        c, g = cpu.train_images_per_second.max(), gpu.train_images_per_second.max()
+        return [claim, "hardware", f"CPU {c:,.1f} img/s; GPU {g:,.0f} img/s ({g / c:,.0f}x)",
+                SUPPORTED if g / c > 10 else NOT_SUPPORTED, "measured rows on both devices"]
+    if len(cpu):
+        c = cpu.iloc[0]
+        return [claim, "hardware", f"CPU {c.train_images_per_second:,.1f} img/s; {c.notes}", INCONCLUSIVE,
+                "no GPU row yet; the CPU half alone shows the recipe costs hours here"]
+    return [claim, "hardware", "no AlexNet rows", INCONCLUSIVE, "run `--only alexnet` (and `--gpu`)"]
+
+
+def claim_filters(inp, stats: dict) -> list[str]:
+    claim = "AlexNet's first-layer filters resemble hand-made ones (oriented edges, Gabor-like)."
+    if "alexnet" not in stats:
+        return [claim, "filters", "no AlexNet filters saved", INCONCLUSIVE, "run `--only alexnet`"]
+    s = stats["alexnet"]
+    figures = "; ".join(f"{n}: {v['share']:.0%} fit a Gabor (random: {v['baseline_share']:.0%})"
+                        for n, v in stats.items())
+    alex = inp.ok[(inp.ok.pipeline == "alexnet")]
+    trained = bool(len(alex)) and (alex.preset == "paper").any()
+    if s["share"] > s["baseline_share"] + 0.2:
+        return [claim, "filters", figures, SUPPORTED, "well above the random-filter chance level"]
+    if not trained:
+        return [claim, "filters", figures, INCONCLUSIVE,
+                "AlexNet trained only briefly under the CPU budget; its filters are still near initialisation"]
+    return [claim, "filters", figures, NOT_SUPPORTED, "no more Gabor-like than random filters"]
+
+
+CLAIMS = [claim_learned_wins, claim_features_matter, claim_data, claim_relu, claim_dropout, claim_augmentation,
+          claim_anatomy, claim_gpu, claim_filters]
+
+
+def verdict_table(inp, filter_stats: dict) -> str:
+    rows = [fn(inp, filter_stats) for fn in CLAIMS]
+    return md_table(["claim", "experiment", "measured", "verdict", "why"], rows)

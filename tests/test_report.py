@@ -1,0 +1,107 @@
+"""The report: builds from a small fixture, every table number traces to an input row, the pictures are
+real images, each experiment's smoke size runs, and the analytic FLOPs match torch's counter."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from pipelines.base import DeviceInfo, RunContext
+from pipelines.data import load_folder
+from pipelines.experiments import EXPERIMENTS, run_experiment
+from pipelines.report import ANCHORS, build_report
+from pipelines.results import ResultRow, append_run, save_array, save_predictions, upsert
+
+FIXTURE = [("hog_svm", "handcrafted", 0.9159, None), ("pixels_svm", "handcrafted", 0.8417, None),
+           ("lenet", "learned", 0.8093, 8981.4), ("alexnet", "learned", 0.2345, 17.1)]
+
+
+@pytest.fixture
+def fixture_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, family, acc, ips in FIXTURE:
+        row = ResultRow(pipeline=name, family=family, preset="cpu", dataset="fashion-mnist", seed=0, device="cpu",
+                        device_name="test cpu", n_train=1000, n_test=100, test_accuracy=acc, fit_seconds=12.5,
+                        total_seconds=20.25, train_images_per_second=ips,
+                        images_seen=3000 if name == "alexnet" else None,
+                        notes="0 complete epochs of 10; stopped by the 60 s time budget" if name == "alexnet" else "")
+        upsert(tmp_path / "summary.csv", row)
+        append_run(tmp_path / "runs.jsonl", row, {"fixture": True})
+        y = rng.integers(0, 10, 100)
+        save_predictions(tmp_path, row, y, np.where(rng.random(100) < acc, y, (y + 1) % 10))
+    save_array(tmp_path / "filters" / "lenet-cpu-cpu-seed0.npy", rng.normal(size=(6, 1, 5, 5)).astype(np.float32))
+    save_array(tmp_path / "filters" / "alexnet-cpu-cpu-seed0.npy", rng.normal(size=(96, 1, 11, 11)).astype(np.float32))
+    exp = {"experiment": "features", "description": "features matter", "size": "smoke", "config": {},
+           "device": "cpu", "device_name": "test cpu", "dataset": "fashion-mnist", "started_at": "now",
+           "seconds": 1.0, "rows": [{"arm": a, "seed": s, "n_train": 100, "test_accuracy": v + 0.001 * s,
+                                     "train_accuracy": v + 0.05, "seconds": 1.0}
+                                    for s in range(3) for a, v in (("pixels_svm", 0.7), ("hog_svm", 0.85))]}
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "features.json").write_text(json.dumps(exp))
+    return tmp_path
+
+
+def section(text: str, title: str) -> str:
+    return text.split(f"## {title}")[1].split("\n## ")[0]
+
+
+def test_report_builds_with_every_section(fixture_dir):
+    text = build_report(fixture_dir).read_text()
+    for title in ("1. Results", "2. Accuracy against time", "3. Experiments", "4. Claims and verdicts",
+                  "5. What the first layer learned", "6. Errors"):
+        assert f"## {title}" in text
+    assert "_Not run yet: `python runner.py --experiment data`._" in text  # honest about what is missing
+    assert "no AlexNet row on cuda" in text
+    verdicts = section(text, "4. Claims and verdicts")
+    assert verdicts.count("\n|") >= 9 + 1  # header + a row per claim
+
+
+def test_every_results_number_traces_to_an_input_row(fixture_dir):
+    text = build_report(fixture_dir).read_text()
+    table = section(text, "1. Results").split("| published anchor")[0]
+    measured = {f"{acc:.4f}" for *_, acc, _ in FIXTURE} | {f"{ips:.1f}" for *_, ips in FIXTURE if ips}
+    measured |= {"12.5", "20.2", "20.3", "1,000", "100"}
+    numbers = set(re.findall(r"\b\d[\d,]*\.\d+\b|\b\d{1,3}(?:,\d{3})+\b", table))
+    assert numbers, table
+    assert numbers <= measured, numbers - measured
+    for what, figure, source in ANCHORS:
+        assert f"| {what} | {figure} | {source} |" in text
+
+
+def test_pictures_are_real_images(fixture_dir):
+    import matplotlib.image as mpimg
+    build_report(fixture_dir)
+    for name in ("accuracy_vs_time", "exp_features", "filters_vs_handmade", "confusion_handcrafted",
+                 "confusion_learned"):
+        path = fixture_dir / "figures" / f"{name}.png"
+        img = mpimg.imread(path)
+        assert path.stat().st_size > 5000 and img.shape[0] > 200 and img.shape[1] > 200, name
+        assert img[..., :3].std() > 0.05, name  # not blank
+
+
+def test_report_on_an_empty_results_dir(tmp_path):
+    text = build_report(tmp_path).read_text()
+    assert "No ok rows yet" in text and "## 4. Claims and verdicts" in text
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_each_experiment_smoke_size_runs(name, tiny_dir, tmp_path):
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path)
+    path = run_experiment(name, load_folder(tiny_dir), ctx)
+    payload = json.loads(path.read_text())
+    assert payload["experiment"] == name and payload["size"] == "smoke" and payload["rows"]
+    for row in payload["rows"]:
+        if "test_accuracy" in row:
+            assert 0 <= row["test_accuracy"] <= 1
+    assert not (tmp_path / "figures").exists()  # experiments never overwrite the pipelines' pictures
+    assert "## 3. Experiments" in build_report(tmp_path).read_text()
+
+
+def test_analytic_flops_match_torch_counter():
+    from pipelines.learned.anatomy import layer_table
+    rows = layer_table(batch=1, repeats=1)
+    assert all(r["flops"] == r["flops_torch"] for r in rows)
+    assert all(r["params"] == r["params_torch"] for r in rows)
+    assert rows[0]["output_shape"] == "96x54x54" and sum(r["params"] for r in rows) == 46_764_746
