@@ -19,6 +19,13 @@ def clear(diff: float, *stds: float) -> bool:
     return abs(diff) > max(0.01, 2 * spread)
 
 
+def compare(diff: float, *stds: float) -> str:
+    """Supported if clearly positive, not supported if clearly negative, else inconclusive."""
+    if not clear(diff, *stds):
+        return INCONCLUSIVE
+    return SUPPORTED if diff > 0 else NOT_SUPPORTED
+
+
 def stat(agg: pd.DataFrame, **where) -> tuple[float, float]:
     row = agg
     for k, v in where.items():
@@ -56,8 +63,8 @@ def claim_features_matter(inp, _) -> list[str]:
     best = agg.loc[agg.test_accuracy_mean.idxmax()]
     diff = best.test_accuracy_mean - px[0]
     figures = "; ".join(f"{a.arm} {a.test_accuracy_mean:.4f}" for a in agg.itertuples())
-    verdict = SUPPORTED if diff > 0 and clear(diff, px[1], best.test_accuracy_std) else INCONCLUSIVE
-    return [claim, "features", figures, verdict, f"best ({best.arm}) leads pixels by {diff:+.4f}"]
+    return [claim, "features", figures, compare(diff, px[1], best.test_accuracy_std),
+            f"best ({best.arm}) leads pixels by {diff:+.4f}"]
 
 
 def claim_data(inp, _) -> list[str]:
@@ -107,9 +114,8 @@ def claim_dropout(inp, _) -> list[str]:
     on, off = g.loc[0.5], g.loc[0.0]
     figures = (f"gap with dropout {on.gap:.4f} (test {on.test:.4f}); without {off.gap:.4f} (test {off.test:.4f})")
     diff = off.gap - on.gap
-    verdict = (SUPPORTED if diff > 0 and clear(diff, on.gap_std, off.gap_std) else
-               NOT_SUPPORTED if diff < 0 and clear(diff, on.gap_std, off.gap_std) else INCONCLUSIVE)
-    return [claim, "dropout", figures, verdict, f"dropout changes the gap by {-diff:+.4f}"]
+    return [claim, "dropout", figures, compare(diff, on.gap_std, off.gap_std),
+            f"dropout changes the gap by {-diff:+.4f}"]
 
 
 def claim_augmentation(inp, _) -> list[str]:
@@ -120,10 +126,8 @@ def claim_augmentation(inp, _) -> list[str]:
     agg = aggregate(exp["rows"], ["arm"])
     a, p = stat(agg, arm="augmented"), stat(agg, arm="plain")
     diff = a[0] - p[0]
-    verdict = (SUPPORTED if diff > 0 and clear(diff, a[1], p[1]) else
-               NOT_SUPPORTED if diff < 0 and clear(diff, a[1], p[1]) else INCONCLUSIVE)
-    return [claim, "augmentation", f"augmented {a[0]:.4f} ± {a[1]:.4f}; plain {p[0]:.4f} ± {p[1]:.4f}", verdict,
-            f"difference {diff:+.4f} at this training length"]
+    return [claim, "augmentation", f"augmented {a[0]:.4f} ± {a[1]:.4f}; plain {p[0]:.4f} ± {p[1]:.4f}",
+            compare(diff, a[1], p[1]), f"difference {diff:+.4f} at this training length"]
 
 
 def claim_anatomy(inp, _) -> list[str]:
