@@ -26,7 +26,7 @@ def fixture_dir(tmp_path):
                         device_name="test cpu", n_train=1000, n_test=100, test_accuracy=acc, fit_seconds=12.5,
                         total_seconds=20.25, train_images_per_second=ips,
                         images_seen=3000 if name == "alexnet" else None,
-                        notes="0 complete epochs of 10; stopped by the 60 s time budget" if name == "alexnet" else "")
+                        notes="0 of 10 epochs complete; stopped by the 60 s time budget" if name == "alexnet" else "")
         upsert(tmp_path / "summary.csv", row)
         append_run(tmp_path / "runs.jsonl", row, {"fixture": True})
         y = rng.integers(0, 10, 100)

@@ -9,7 +9,7 @@ from ..data import Dataset, split
 from ..figures import filter_grid
 from ..results import save_array
 from .models import first_conv
-from .trainer import TrainConfig, Trainer, effective_budget
+from .trainer import TrainConfig, Trainer, effective_budget, fmt_duration
 
 
 class LearnedPipeline(Pipeline):
@@ -41,11 +41,11 @@ class LearnedPipeline(Pipeline):
 
     @staticmethod
     def notes(cfg: TrainConfig, st, budget: float | None, estimate: float | None) -> str:
-        parts = [f"{st.epoch} complete epochs of {cfg.epochs}"]
+        parts = [f"{st.epoch} of {cfg.epochs} epochs complete"]
         if st.epoch < cfg.epochs:
             parts.append(f"stopped by the {budget:.0f} s time budget")
         if estimate is not None:
-            parts.append(f"full recipe estimated at {estimate:.0f} s on this device")
+            parts.append(f"full recipe estimated at {fmt_duration(estimate)} on this device")
         return "; ".join(parts)
 
     def draw_filters(self, model, ctx: RunContext, test_acc: float) -> None:
