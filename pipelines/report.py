@@ -170,10 +170,11 @@ def data_section(inp: Inputs, exp: dict) -> str:
                                                      a.test_accuracy_count), int(a.test_accuracy_count)]
                       for a in agg.itertuples()])
     cfg = exp["config"]
-    schedule = (f"CNN training length: max({cfg['epochs']}, ⌈{cfg['min_steps']} × 256 / n⌉) epochs of plain SGD "
-                "(LeNet: sigmoid, lr 0.9; the 28x28 CNN: ReLU, lr 0.1), so every size gets at least "
-                f"{cfg['min_steps']} steps; the full LeNet recipe on 60k takes 2,350. The hand-crafted pipelines use "
-                "their cpu settings on the subset; all score the same test images.")
+    schedule = (f"CNN training length: max({cfg['epochs']}, ⌈{cfg['min_steps']} × batch / n⌉) epochs, so every "
+                f"size gets at least {cfg['min_steps']} SGD steps (LeNet: the d2l recipe, sigmoid, plain SGD lr 0.9, "
+                "batch 256, whose full run on 60k takes 2,350 steps; the 28x28 CNN: ReLU, dropout 0.5, SGD lr 0.05 "
+                "with momentum 0.9, batch 128). The hand-crafted pipelines use their cpu settings on the subset; "
+                "all score the same test images.")
     return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}\n\n"
             f"Crossover: {crossover(agg)}")
 
