@@ -85,12 +85,17 @@ def base_row(name: str, ctx: RunContext, data: Dataset, device, prov: dict) -> R
                      started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **prov)
 
 
+def load_pipeline(name: str):
+    """The pipeline and None, or None and the import error (a missing library still costs only one row)."""
+    try:
+        return REGISTRY[name].load(), None
+    except Exception as exc:
+        return None, exc
+
+
 def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow | None:
     """Run one pipeline isolated: an exception becomes a failed row. None when --resume skips it."""
-    try:
-        pipeline = REGISTRY[name].load()
-    except Exception as exc:  # e.g. a missing library: still one row, and the others go on
-        pipeline, exc_at_load = None, exc
+    pipeline, load_error = load_pipeline(name)
     device = pipeline.device_for(ctx.device) if pipeline else ctx.device
     if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", name, ctx.preset, device.kind, ctx.seed):
         print(f"[{name}] skipped: an ok row for preset {ctx.preset}, {device.kind}, seed {ctx.seed} exists (--resume)")
@@ -101,8 +106,8 @@ def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow 
     start = time.perf_counter()
     outcome = None
     try:
-        if pipeline is None:
-            raise exc_at_load
+        if load_error is not None:
+            raise load_error
         outcome = pipeline.run(data, cfg, ctx)
         fill_row(row, outcome)
     except Exception as exc:  # isolation: one failure costs one row

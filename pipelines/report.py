@@ -144,11 +144,13 @@ def bar_plot(inp: Inputs, agg: pd.DataFrame, name: str, title: str, with_train: 
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(agg) + 2), 4.5))
     x = np.arange(len(agg))
     width = 0.4 if with_train else 0.6
-    ax.bar(x, agg.test_accuracy_mean, width, yerr=agg.test_accuracy_std.fillna(0), capsize=3, label="test")
+    bars = ax.bar(x, agg.test_accuracy_mean, width, yerr=agg.test_accuracy_std.fillna(0), capsize=3, label="test")
+    ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
     if with_train:
-        ax.bar(x + width, agg.train_accuracy_mean, width, yerr=agg.train_accuracy_std.fillna(0), capsize=3,
-               label="train (eval mode)")
-        ax.legend(fontsize=9)
+        bars = ax.bar(x + width, agg.train_accuracy_mean, width, yerr=agg.train_accuracy_std.fillna(0), capsize=3,
+                      label="train (eval mode)")
+        ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
+        ax.legend(fontsize=9, loc="lower right")
     ax.set_xticks(x + (width / 2 if with_train else 0), agg.label, rotation=20, ha="right", fontsize=9)
     ax.set_ylabel("accuracy (mean ± std over seeds)")
     ax.set_ylim(0, 1)

@@ -102,8 +102,11 @@ def claim_relu(inp, _) -> list[str]:
         if clear(r[0] - s[0], s[1], r[1]):
             better, worse = better + (r[0] > s[0]), worse + (r[0] < s[0])
     verdict = SUPPORTED if better > n / 2 and worse == 0 else NOT_SUPPORTED if worse > n / 2 else INCONCLUSIVE
+    rows = pd.DataFrame(exp["rows"])
+    stuck = {act: int((rows[rows.activation == act].test_accuracy <= CHANCE).sum()) for act in ("relu", "sigmoid")}
     return [claim, "activation", "; ".join(parts), verdict,
-            f"ReLU clearly better in {better} of the {n} settings where either trained, clearly worse in {worse}"]
+            f"ReLU clearly better in {better} of the {n} settings where either trained, clearly worse in {worse}; "
+            f"runs left at chance: ReLU {stuck['relu']}, sigmoid {stuck['sigmoid']} of {len(rows) // 2} each"]
 
 
 def claim_dropout(inp, _) -> list[str]:

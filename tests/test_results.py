@@ -95,3 +95,15 @@ def test_resume_skips_ok_rows(tiny_dir, tmp_path, capsys):
     assert runner.main(args + ["--resume"]) == 0
     assert "skipped" in capsys.readouterr().out
     assert (out / "runs.jsonl").read_text().count("\n") == 1
+
+
+def test_unimportable_pipeline_costs_one_row(tiny_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "res"
+    monkeypatch.setitem(REGISTRY, "broken", Entry("handcrafted", "cannot import", "no_such_module:Nope"))
+    code = runner.main(["--only", "broken", "hog_svm", "--preset", "smoke", "--data-dir", str(tiny_dir),
+                        "--results-dir", str(out)])
+    assert code == 1
+    frame = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index("pipeline")
+    assert frame.loc["broken", "status"] == "failed" and "No module named" in frame.loc["broken", "error"]
+    assert frame.loc["hog_svm", "status"] == "ok"
+    assert "Traceback" not in capsys.readouterr().err
