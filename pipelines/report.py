@@ -26,6 +26,7 @@ ANCHORS = [  # published figures, never measured here
     ("ILSVRC-2012 top-5 error", "SuperVision (AlexNet) 15.3% against ISI (SIFT + FV) 26.2%",
      "Krizhevsky et al. 2012; ILSVRC-2012 results"),
 ]
+CNN_ARMS = ("lenet", "cnn28", "alexnet")
 
 
 @dataclass
@@ -123,13 +124,37 @@ def pm(mean, std, n) -> str:
     return fmt(mean) if n < 2 or np.isnan(std) else f"{mean:.4f} ± {std:.4f}"
 
 
-def curve_plot(inp: Inputs, agg: pd.DataFrame) -> Path:
+def full_data_points(inp: Inputs, exp: dict, agg: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv rows that carry the curves past the experiment's sizes: the same pipelines on more training
+    images of the same data, and AlexNet-224 wherever a ``paper`` row (its full recipe) exists. One per pipeline,
+    the latest; columns as ``aggregate``'s, plus the row's preset."""
+    ok = inp.ok[inp.ok.dataset == exp["dataset"]] if not inp.ok.empty else inp.ok
+    if ok.empty or agg.empty:
+        return pd.DataFrame()
+    same = ok.pipeline.isin(agg.arm.unique()) & (ok.n_train > agg.n_train.max())
+    rows = ok[same | ((ok.pipeline == "alexnet") & (ok.preset == "paper"))]
+    rows = rows.sort_values("started_at").drop_duplicates("pipeline", keep="last")
+    return pd.DataFrame({"arm": rows.pipeline, "n_train": rows.n_train.astype(int),
+                         "test_accuracy_mean": rows.test_accuracy, "test_accuracy_std": np.nan,
+                         "test_accuracy_count": 1, "preset": rows.preset}).reset_index(drop=True)
+
+
+def curve_plot(inp: Inputs, agg: pd.DataFrame, full: pd.DataFrame) -> Path:
     plt = _figure_module()
     fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {}
     for arm, g in agg.groupby("arm", sort=False):
-        style = "--" if arm in ("lenet", "cnn28") else "-"
-        ax.errorbar(g.n_train, g.test_accuracy_mean, yerr=g.test_accuracy_std.fillna(0), marker="o",
-                    linestyle=style, capsize=3, label=arm)
+        style = "--" if arm in CNN_ARMS else "-"
+        line = ax.errorbar(g.n_train, g.test_accuracy_mean, yerr=g.test_accuracy_std.fillna(0), marker="o",
+                           linestyle=style, capsize=3, label=arm)
+        colours[arm] = line.lines[0].get_color()
+    for p in full.itertuples():
+        ax.plot(p.n_train, p.test_accuracy_mean, marker="s" if p.arm == "alexnet" else "o", markersize=8,
+                markerfacecolor="none", color=colours.get(p.arm, "black"), linestyle="none",
+                label=f"{p.arm} (summary.csv, preset {p.preset})" if p.arm not in colours else None)
+    if not full.empty:
+        ax.plot([], [], marker="o", markerfacecolor="none", color="grey", linestyle="none",
+                label="open: full-data row of summary.csv")
     ax.set_xscale("log")
     ax.set_xlabel("training images (log scale)")
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
@@ -166,25 +191,35 @@ def experiment_header(exp: dict) -> str:
 
 def data_section(inp: Inputs, exp: dict) -> str:
     agg = aggregate(exp["rows"], ["arm", "n_train"])
-    curve_plot(inp, agg)
-    table = md_table(["pipeline", "train images", "test acc", "runs"],
-                     [[a.arm, fmt(int(a.n_train)), pm(a.test_accuracy_mean, a.test_accuracy_std,
-                                                     a.test_accuracy_count), int(a.test_accuracy_count)]
-                      for a in agg.itertuples()])
+    full = full_data_points(inp, exp, agg)
+    curve_plot(inp, agg, full)
+    rows = [[a.arm, fmt(int(a.n_train)), pm(a.test_accuracy_mean, a.test_accuracy_std, a.test_accuracy_count),
+             str(int(a.test_accuracy_count))] for a in agg.itertuples()]
+    rows += [[p.arm, fmt(int(p.n_train)), fmt(p.test_accuracy_mean), f"1 (summary.csv, preset {p.preset})"]
+             for p in full.itertuples()]
+    table = md_table(["pipeline", "train images", "test acc", "runs"], rows)
     cfg = exp["config"]
     schedule = (f"CNN training length: max({cfg['epochs']}, ⌈{cfg['min_steps']} × batch / n⌉) epochs, so every "
                 f"size gets at least {cfg['min_steps']} SGD steps (LeNet: the d2l recipe, sigmoid, plain SGD lr 0.9, "
                 "batch 256, whose full run on 60k takes 2,350 steps; the 28x28 CNN: ReLU, dropout 0.5, SGD lr 0.05 "
                 "with momentum 0.9, batch 128). The hand-crafted pipelines use their cpu settings on the subset; "
-                "all score the same test images.")
+                "all score the same test images. Sigmoid LeNet leaves its initial plateau at a step count that "
+                "varies from run to run, so its single-seed points are noisy.")
+    if not full.empty:
+        missing = sorted(set(agg.arm) - set(full.arm))
+        schedule += (" Open markers (and rows marked summary.csv) are the runner's own full-data rows "
+                     "(`python runner.py --all`, seed 0), not runs of this experiment"
+                     + (f"; {', '.join(missing)} has none." if missing else "."))
     return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}\n\n"
-            f"Crossover: {crossover(agg)}")
+            f"Crossover: {crossover(pd.concat([agg, full], ignore_index=True))}")
 
 
 def crossover(agg: pd.DataFrame) -> str:
-    best_hand = agg[~agg.arm.isin(["lenet", "cnn28"])].groupby("n_train").test_accuracy_mean.max()
-    best_cnn = agg[agg.arm.isin(["lenet", "cnn28"])].groupby("n_train").test_accuracy_mean.max()
-    ahead = [int(n) for n in best_cnn.index if best_cnn[n] > best_hand.get(n, np.inf)]
+    both = agg.groupby("n_train").arm.agg(lambda a: a.isin(CNN_ARMS).any() and not a.isin(CNN_ARMS).all())
+    agg = agg[agg.n_train.isin(both[both].index)]  # only sizes where both sides have a point
+    best_hand = agg[~agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
+    best_cnn = agg[agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
+    ahead = [int(n) for n in best_cnn.index if best_cnn[n] > best_hand[n]]
     if not ahead:
         return "none in this range: at every size the best hand-crafted pipeline leads the CNNs."
     return (f"the best CNN leads the best hand-crafted pipeline from {ahead[0]:,} training images "

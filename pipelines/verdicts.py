@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .report import aggregate, md_table
+from .report import CNN_ARMS, aggregate, md_table
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive on this hardware"
-CNNS = ("lenet", "cnn28")
 CHANCE = 0.11  # ten classes; a mean at or below this did not train
 
 
@@ -41,8 +40,8 @@ def claim_learned_wins(inp, _) -> list[str]:
     if hand.empty or learned.empty:
         return [claim, "results table", "missing rows", INCONCLUSIVE, "run `python runner.py --all` first"]
     h, l = hand.loc[hand.test_accuracy.idxmax()], learned.loc[learned.test_accuracy.idxmax()]
-    figures = (f"best learned `{l.pipeline}` {l.test_accuracy:.4f} ({l.preset}, {l.device}); best hand-crafted "
-               f"`{h.pipeline}` {h.test_accuracy:.4f}")
+    figures = (f"best learned `{l.pipeline}` {l.test_accuracy:.4f} (preset {l.preset}, {l.device}); best hand-crafted "
+               f"`{h.pipeline}` {h.test_accuracy:.4f} (preset {h.preset})")
     alex_full = ok[(ok.pipeline == "alexnet") & (ok.preset == "paper")]
     if l.test_accuracy > h.test_accuracy + 0.005:
         return [claim, "results table", figures, SUPPORTED, "the best learned row leads"]
@@ -74,8 +73,8 @@ def claim_data(inp, _) -> list[str]:
     if not exp:
         return [claim, "data", "not run", INCONCLUSIVE, "run `--experiment data`"]
     agg = aggregate(exp["rows"], ["arm", "n_train"])
-    hand = agg[~agg.arm.isin(CNNS)].groupby("n_train").test_accuracy_mean.max()
-    cnn = agg[agg.arm.isin(CNNS)].groupby("n_train").test_accuracy_mean.max()
+    hand = agg[~agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
+    cnn = agg[agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
     gaps = (hand - cnn).dropna()
     figures = "; ".join(f"{int(n):,}: hand {hand[n]:.3f} vs CNN {cnn[n]:.3f}" for n in gaps.index)
     if gaps.iloc[0] > 0.01 and gaps.iloc[-1] < gaps.iloc[0]:

@@ -105,3 +105,25 @@ def test_analytic_flops_match_torch_counter():
     assert all(r["flops"] == r["flops_torch"] for r in rows)
     assert all(r["params"] == r["params_torch"] for r in rows)
     assert rows[0]["output_shape"] == "96x54x54" and sum(r["params"] for r in rows) == 46_764_746
+
+
+def test_learning_curves_end_at_the_full_data_rows(fixture_dir):
+    """The data section extends the curves with summary.csv's larger runs (marked as such), and the crossover
+    counts a size only where both sides have a point: AlexNet's paper row leading there is a crossover."""
+    exp = {"experiment": "data", "description": "learning curves", "size": "smoke", "dataset": "fashion-mnist",
+           "config": {"epochs": 2, "min_steps": 10}, "device": "cpu", "device_name": "test cpu",
+           "started_at": "now", "seconds": 1.0,
+           "rows": [{"arm": a, "seed": 0, "n_train": n, "test_accuracy": v, "train_accuracy": v, "seconds": 1.0}
+                    for n in (100, 500) for a, v in (("hog_svm", 0.8), ("lenet", 0.7))]}
+    (fixture_dir / "experiments" / "data.json").write_text(json.dumps(exp))
+    text = section(build_report(fixture_dir).read_text(), "3. Experiments")
+    assert "| hog_svm | 1,000 | 0.9159 | 1 (summary.csv, preset cpu) |" in text
+    assert "| lenet | 1,000 | 0.8093 | 1 (summary.csv, preset cpu) |" in text
+    assert "Crossover: none in this range" in text
+
+    row = ResultRow(pipeline="alexnet", family="learned", preset="paper", dataset="fashion-mnist", seed=0,
+                    device="cuda", device_name="test gpu", n_train=1000, n_test=100, test_accuracy=0.95)
+    upsert(fixture_dir / "summary.csv", row)
+    text = section(build_report(fixture_dir).read_text(), "3. Experiments")
+    assert "| alexnet | 1,000 | 0.9500 | 1 (summary.csv, preset paper) |" in text
+    assert "the best CNN leads the best hand-crafted pipeline from 1,000 training images" in text
