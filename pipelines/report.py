@@ -169,8 +169,15 @@ def bar_plot(inp: Inputs, agg: pd.DataFrame, name: str, title: str, with_train: 
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(agg) + 2), 4.5))
     x = np.arange(len(agg))
     width = 0.4 if with_train else 0.6
-    bars = ax.bar(x, agg.test_accuracy_mean, width, yerr=agg.test_accuracy_std.fillna(0), capsize=3, label="test")
+    hue = "activation" if "activation" in agg else None  # sigmoid and ReLU bars in two colours
+    palette = dict(zip(agg[hue].unique(), ("tab:grey", "tab:blue"))) if hue else {}
+    colours = [palette[v] for v in agg[hue]] if hue else "tab:blue"
+    bars = ax.bar(x, agg.test_accuracy_mean, width, yerr=agg.test_accuracy_std.fillna(0), capsize=3, label="test",
+                  color=colours)
     ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
+    if hue:
+        from matplotlib.patches import Patch
+        ax.legend(handles=[Patch(color=c, label=v) for v, c in palette.items()], fontsize=9, title=hue)
     if with_train:
         bars = ax.bar(x + width, agg.train_accuracy_mean, width, yerr=agg.train_accuracy_std.fillna(0), capsize=3,
                       label="train (eval mode)")
