@@ -6,7 +6,7 @@
 Reference path (d2l style): a ``DataLoader`` over per-image tensors, each image resized on the CPU
 (``F.interpolate``, bilinear), fp32, and a ``.item()`` loss/accuracy every batch.
 Fast path (what ``runner.py`` uses): uint8 data resident on the device, index-sliced batches, upsampling
-on the device, bf16 autocast + channels_last on CUDA, no host sync inside the loop.
+on the device, channels_last, bf16 autocast on CUDA, no host sync inside the loop.
 Both run ``--warmup`` untimed steps first; timers synchronize the GPU before reading the clock.
 
 Reference figures (2-core AMD EPYC dev machine, CPU, torch 2.13.0): see README "Learned side".
@@ -62,7 +62,7 @@ def fast_batch_loss(model, x: np.ndarray, y: np.ndarray, size: int, device: torc
     xd = torch.from_numpy(x).to(device)
     yd = torch.from_numpy(y.astype(np.int64)).to(device)
     with torch.no_grad(), tr.autocast_for(device):
-        return F.cross_entropy(model(tr.prepare(xd, size, device.type == "cuda")), yd).float().item()
+        return F.cross_entropy(model(tr.prepare(xd, size)), yd).float().item()
 
 
 def reference_steps(model, x, y, cfg, device, steps: int, workers: int) -> int:
@@ -94,7 +94,7 @@ def fast_steps(model, x_dev, y_dev, cfg, device, steps: int) -> int:
     done = 0
     for step in range(steps):
         idx = perm[(step * cfg.batch_size) % len(perm):][: cfg.batch_size]
-        loss, _ = tr.train_step(model, opt, tr.prepare(x_dev[idx], cfg.image_size, device.type == "cuda"),
+        loss, _ = tr.train_step(model, opt, tr.prepare(x_dev[idx], cfg.image_size),
                                 y_dev[idx], amp)
         loss_sum += loss
         done += len(idx)

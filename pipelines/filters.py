@@ -101,7 +101,7 @@ def comparison_figure(inp, learned: dict) -> str:
     plt = _figure_module()
     kernels, names = hand_made_kernels()
     cols = 12
-    rows = [(f"{n} conv1 (first {cols} of {len(w)}; {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", w[:, 0])
+    rows = [(f"{n} conv1 (first {cols} of {len(w)}; preset {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", w[:, 0])
             for n, (w, r) in learned.items()]
     rows.append(("hand-made: HOG gradients, SIFT oriented derivatives of Gaussian, Gabors", kernels))
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.25), squeeze=False)
@@ -120,7 +120,7 @@ def filter_report(inp) -> tuple[str, dict]:
     stats = {name: gabor_stats(w) for name, (w, _) in learned.items()}
     rows = [f"| `{n}` | {s['n']} of {s['k']}x{s['k']} | {s['share']:.0%} (median fit {s['median_fit']:.2f}) | "
             f"{s['baseline_share']:.0%} (median fit {s['baseline_median']:.2f}) |" for n, s in stats.items()]
-    table = "\n".join(["| network | filters | fit a Gabor well (|cos| ≥ 0.8) | random Xavier filters, same shape |",
+    table = "\n".join(["| network | filters | fit a Gabor well (cosine ≥ 0.8) | random Xavier filters, same shape |",
                        "|---|---|---|---|", *rows])
     pictures = " ".join(f"![{n} conv1](figures/{n}_conv1.png)" for n in learned)
     text = (f"![learned vs hand-made](figures/{png})\n\n{pictures}\n\nHOG's view of the same images: "

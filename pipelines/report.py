@@ -78,7 +78,7 @@ def results_table(inp: Inputs) -> str:
               "fit s", "predict s", "total s", "train img/s"]
     failed = inp.summary[inp.summary.status != "ok"]
     note = "" if failed.empty else "\n\nFailed rows: " + "; ".join(
-        f"`{r.pipeline}` ({r.preset}, {r.device}): {r.error}" for _, r in failed.iterrows())
+        f"`{r.pipeline}` (preset {r.preset}, {r.device}): {r.error}" for _, r in failed.iterrows())
     anchors = md_table(["published anchor (not measured here)", "figure", "source"], [list(a) for a in ANCHORS])
     return (f"{md_table(header, rows) if rows else '_No ok rows yet: run `python runner.py --all`._'}{note}\n\n"
             f"{anchors}")
@@ -327,9 +327,9 @@ def confusion_section(inp: Inputs) -> str:
         fig, ax = plt.subplots(figsize=(7.5, 6.5))
         ConfusionMatrixDisplay.from_predictions(pred["y_true"], pred["y_pred"], display_labels=class_names(inp),
                                                 ax=ax, colorbar=False, xticks_rotation=45)
-        ax.set_title(f"{best.pipeline} ({best.preset}, {best.device}): test accuracy {best.test_accuracy:.4f}")
+        ax.set_title(f"{best.pipeline} (preset {best.preset}, {best.device}): test accuracy {best.test_accuracy:.4f}")
         save_figure(fig, inp.figures / f"confusion_{family}.png")
-        parts.append(f"Best {family}: `{best.pipeline}` ({best.preset}, {best.device}, test accuracy "
+        parts.append(f"Best {family}: `{best.pipeline}` (preset {best.preset}, {best.device}, test accuracy "
                      f"{fmt(best.test_accuracy)}).\n\n![confusion {family}](figures/confusion_{family}.png)")
     return "\n\n".join(parts)
 

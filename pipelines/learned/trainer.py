@@ -2,7 +2,8 @@
 
 - The whole dataset lives on the device as uint8; batches are index slices of a per-epoch permutation
   drawn from the seed, upsampled on the device (``F.interpolate``, bilinear) and scaled to [0, 1].
-- On CUDA: bf16 autocast where supported, ``channels_last``, ``cudnn.benchmark``, optional ``torch.compile``.
+- ``channels_last`` everywhere (oneDNN's convolutions on the CPU are faster in it too); on CUDA also bf16
+  autocast where supported and ``cudnn.benchmark``; optional ``torch.compile``.
 - No host sync inside the batch loop: loss and correct counts accumulate on the device.
 - A checkpoint after every complete epoch (atomic), ``--resume`` continues from it; NaN/inf loss fails.
 - Under torchrun: DistributedDataParallel, each rank trains on its shard of the permutation.
@@ -79,12 +80,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def prepare(x_uint8: torch.Tensor, image_size: int, channels_last: bool = False) -> torch.Tensor:
-    """uint8 (B, h, w) on any device -> float (B, 1, S, S) in [0, 1], bilinearly resized to S."""
+def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
+    """uint8 (B, h, w) on any device -> float (B, 1, S, S) in [0, 1], bilinearly resized to S, channels_last."""
     x = x_uint8.unsqueeze(1).float().div_(255.0)
     if x.shape[-1] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -97,10 +98,7 @@ def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    model = MODELS[cfg.model](**dict(cfg.model_kwargs)).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    return MODELS[cfg.model](**dict(cfg.model_kwargs)).to(device, memory_format=torch.channels_last)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -133,11 +131,10 @@ def train_step(model, opt, x, y, amp) -> tuple[torch.Tensor, torch.Tensor]:
 def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp) -> torch.Tensor:
     """Predicted labels for every image (large batches, no grad), on the device."""
     model.eval()
-    cl = x_uint8.is_cuda
     preds = []
     for i in range(0, len(x_uint8), cfg.eval_batch_size):
         with amp:
-            preds.append(model(prepare(x_uint8[i:i + cfg.eval_batch_size], cfg.image_size, cl)).argmax(1))
+            preds.append(model(prepare(x_uint8[i:i + cfg.eval_batch_size], cfg.image_size)).argmax(1))
     model.train()
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=x_uint8.device)
 
@@ -235,7 +232,7 @@ class Trainer:
                 self._probe(step, bs)
             idx = perm[i:i + bs]
             xb = augment(x[idx], gen) if cfg.augment else x[idx]
-            loss, hits = train_step(model, opt, prepare(xb, cfg.image_size, dev.type == "cuda"), y[idx], self.amp)
+            loss, hits = train_step(model, opt, prepare(xb, cfg.image_size), y[idx], self.amp)
             loss_sum += loss * len(idx)
             correct += hits
             seen += len(idx)
