@@ -158,7 +158,7 @@ def main() -> int:
     ref, fast = float(np.median(ref_ips)), float(np.median(fast_ips))
     print(f"reference (d2l-style, fp32, CPU resize, {args.workers} workers): {ref:10,.1f} img/s "
           f"(median of {args.rounds} rounds: {', '.join(f'{v:,.1f}' for v in ref_ips)})")
-    print(f"fast path ({tr.precision_for(device)}, device resize):          {fast:10,.1f} img/s "
+    print(f"fast path ({tr.precision_for(device)}, device resize, channels_last): {fast:10,.1f} img/s "
           f"(median of {args.rounds} rounds: {', '.join(f'{v:,.1f}' for v in fast_ips)})")
     print(f"ratio fast/reference: {fast / ref:.2f}x")
     return 0
