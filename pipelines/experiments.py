@@ -22,7 +22,7 @@ import numpy as np
 from . import REGISTRY
 from .base import RunContext
 from .data import Dataset, split
-from .results import atomic_write_text
+from .results import atomic_write_text, provenance
 
 LINEAR_FEATURES = ("pixels_svm", "hog_svm", "sift_bovw", "sift_fisher")
 
@@ -178,13 +178,12 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext) -> Path:
     """Run one experiment at the context's size and write its JSON atomically."""
     fn, description = EXPERIMENTS[name]
     size = SIZES["smoke" if ctx.preset == "smoke" else "cpu"]
-    start = time.perf_counter()
+    started_at, start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     rows = fn(data, ctx, size)
     payload = {"experiment": name, "description": description, "size": ctx.preset if ctx.preset == "smoke"
                else "cpu", "config": dataclasses.asdict(size), "device": ctx.device.kind,
-               "device_name": ctx.device.name, "dataset": data.name,
-               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "seconds": round(time.perf_counter() - start, 1), "rows": rows}
+               "device_name": ctx.device.name, "dataset": data.name, "started_at": started_at,
+               "seconds": round(time.perf_counter() - start, 1), **provenance(), "rows": rows}
     path = ctx.results_dir / "experiments" / f"{name}.json"
     atomic_write_text(path, json.dumps(payload, indent=1, default=float))
     return path

@@ -34,7 +34,8 @@ def filter_grid(weights: np.ndarray, path: Path, title: str, cols: int | None = 
     n = len(w)
     cols = cols or int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 0.4, rows * 0.9 + 0.8), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 0.4, rows * 0.9 + 0.8), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, f in zip(axes.ravel(), w):

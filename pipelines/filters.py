@@ -101,8 +101,8 @@ def comparison_figure(inp, learned: dict) -> str:
     plt = _figure_module()
     kernels, names = hand_made_kernels()
     cols = 12
-    rows = [(f"{n} conv1 (first {cols} of {len(w)}; preset {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", w[:, 0])
-            for n, (w, r) in learned.items()]
+    rows = [(f"{n} conv1 ({f'first {cols} of {len(w)}' if len(w) > cols else f'all {len(w)}'}; "
+             f"preset {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", w[:, 0]) for n, (w, r) in learned.items()]
     rows.append(("hand-made: HOG gradients, SIFT oriented derivatives of Gaussian, Gabors", kernels))
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.25), squeeze=False)
     for ax_row, (label, filters) in zip(axes, rows):

@@ -193,7 +193,8 @@ def bar_plot(inp: Inputs, agg: pd.DataFrame, name: str, title: str, with_train: 
 
 def experiment_header(exp: dict) -> str:
     return (f"_{exp['description']}. Size `{exp['size']}`, {exp['dataset']}, on {exp['device']} "
-            f"({exp['device_name']}), {exp['seconds']:.0f} s, started {exp['started_at']}._")
+            f"({exp['device_name']}), {exp['seconds']:.0f} s, started {exp['started_at']}"
+            + (f", commit `{exp['git_commit']}`" if exp.get("git_commit") else "") + "._")
 
 
 def data_section(inp: Inputs, exp: dict) -> str:

@@ -92,6 +92,7 @@ def test_each_experiment_smoke_size_runs(name, tiny_dir, tmp_path):
     path = run_experiment(name, load_folder(tiny_dir), ctx)
     payload = json.loads(path.read_text())
     assert payload["experiment"] == name and payload["size"] == "smoke" and payload["rows"]
+    assert {"git_commit", "torch_version", "sklearn_version", "started_at"} <= payload.keys()
     for row in payload["rows"]:
         if "test_accuracy" in row:
             assert 0 <= row["test_accuracy"] <= 1
