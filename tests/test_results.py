@@ -29,6 +29,12 @@ def test_upsert_replaces_same_key_and_keeps_others(tmp_path):
     assert frame.set_index("seed").test_accuracy.to_dict() == {0: 0.9, 1: 0.2}
 
 
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    """mkstemp's temp files are 0600; the results must be readable like any new file (umask applies)."""
+    results.atomic_write_text(tmp_path / "report.md", "x")
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~results._UMASK
+
+
 def test_a_crash_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "summary.csv"
     results.upsert(path, row(seed=0, acc=0.1))
