@@ -178,12 +178,13 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext) -> Path:
     """Run one experiment at the context's size and write its JSON atomically."""
     fn, description = EXPERIMENTS[name]
     size = SIZES["smoke" if ctx.preset == "smoke" else "cpu"]
-    started_at, start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    prov, started_at = provenance(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
     rows = fn(data, ctx, size)
     payload = {"experiment": name, "description": description, "size": ctx.preset if ctx.preset == "smoke"
                else "cpu", "config": dataclasses.asdict(size), "device": ctx.device.kind,
                "device_name": ctx.device.name, "dataset": data.name, "started_at": started_at,
-               "seconds": round(time.perf_counter() - start, 1), **provenance(), "rows": rows}
+               "seconds": round(time.perf_counter() - start, 1), **prov, "rows": rows}
     path = ctx.results_dir / "experiments" / f"{name}.json"
     atomic_write_text(path, json.dumps(payload, indent=1, default=float))
     return path

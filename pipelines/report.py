@@ -171,7 +171,7 @@ def bar_plot(inp: Inputs, agg: pd.DataFrame, name: str, title: str, with_train: 
     width = 0.4 if with_train else 0.6
     hue = "activation" if "activation" in agg else None  # sigmoid and ReLU bars in two colours
     palette = dict(zip(agg[hue].unique(), ("tab:grey", "tab:blue"))) if hue else {}
-    colours = [palette[v] for v in agg[hue]] if hue else "tab:blue"
+    colours = [palette[v] for v in agg[hue]] if hue else "tab:blue"  # train bars, if any: tab:orange
     bars = ax.bar(x, agg.test_accuracy_mean, width, yerr=agg.test_accuracy_std.fillna(0), capsize=3, label="test",
                   color=colours)
     ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
@@ -180,7 +180,7 @@ def bar_plot(inp: Inputs, agg: pd.DataFrame, name: str, title: str, with_train: 
         ax.legend(handles=[Patch(color=c, label=v) for v, c in palette.items()], fontsize=9, title=hue)
     if with_train:
         bars = ax.bar(x + width, agg.train_accuracy_mean, width, yerr=agg.train_accuracy_std.fillna(0), capsize=3,
-                      label="train (eval mode)")
+                      label="train (eval mode)", color="tab:orange")
         ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
         ax.legend(fontsize=9, loc="lower right")
     ax.set_xticks(x + (width / 2 if with_train else 0), agg.label, rotation=20, ha="right", fontsize=9)
@@ -215,9 +215,9 @@ def data_section(inp: Inputs, exp: dict) -> str:
                 "varies from run to run, so its single-seed points are noisy.")
     if not full.empty:
         missing = sorted(set(agg.arm) - set(full.arm))
-        schedule += (" Open markers (and rows marked summary.csv) are the runner's own full-data rows "
-                     "(`python runner.py --all`, seed 0), not runs of this experiment"
-                     + (f"; {', '.join(missing)} has none." if missing else "."))
+        schedule += (" Open markers (and rows marked summary.csv) are the runner's own rows of summary.csv on "
+                     "more training images, not runs of this experiment"
+                     + (f"; none for {', '.join(missing)}." if missing else "."))
     return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}\n\n"
             f"Crossover: {crossover(pd.concat([agg, full], ignore_index=True))}")
 
