@@ -5,6 +5,8 @@ A difference counts when it exceeds both 0.01 and twice the larger standard devi
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -33,6 +35,20 @@ def stat(agg: pd.DataFrame, **where) -> tuple[float, float]:
     return float(row.test_accuracy_mean.iloc[0]), float(row.test_accuracy_std.fillna(0).iloc[0])
 
 
+def from_experiment(name: str, claim: str):
+    """Decorate a claim that one experiment tests: until its results exist the row says "not run"; the
+    decorated function gets the experiment's payload and returns [measured, verdict, why]."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def row(inp, _) -> list[str]:
+            exp = inp.experiments.get(name)
+            if not exp:
+                return [claim, name, "not run", INCONCLUSIVE, f"run `--experiment {name}`"]
+            return [claim, name, *fn(exp)]
+        return row
+    return wrap
+
+
 def claim_learned_wins(inp, _) -> list[str]:
     claim = "Features learned end to end beat the best hand-crafted features (the 2012 turn)."
     ok = inp.ok
@@ -53,42 +69,35 @@ def claim_learned_wins(inp, _) -> list[str]:
     return [claim, "results table", figures, NOT_SUPPORTED, "even the full AlexNet recipe trails"]
 
 
-def claim_features_matter(inp, _) -> list[str]:
-    claim = "With the same linear classifier, better features (HOG, SIFT encodings) beat raw pixels."
-    exp = inp.experiments.get("features")
-    if not exp:
-        return [claim, "features", "not run", INCONCLUSIVE, "run `--experiment features`"]
+@from_experiment("features",
+                 "With the same linear classifier, better features (HOG, SIFT encodings) beat raw pixels.")
+def claim_features_matter(exp: dict) -> list[str]:
     agg = aggregate(exp["rows"], ["arm"])
     px = stat(agg, arm="pixels_svm")
     best = agg.loc[agg.test_accuracy_mean.idxmax()]
     diff = best.test_accuracy_mean - px[0]
     figures = "; ".join(f"{a.arm} {a.test_accuracy_mean:.4f}" for a in agg.itertuples())
-    return [claim, "features", figures, compare(diff, px[1], best.test_accuracy_std),
+    return [figures, compare(diff, px[1], best.test_accuracy_std),
             f"best ({best.arm}) leads pixels by {diff:+.4f}"]
 
 
-def claim_data(inp, _) -> list[str]:
-    claim = "CNNs need much data: with few images hand-crafted features win, and the gap closes as data grows."
-    exp = inp.experiments.get("data")
-    if not exp:
-        return [claim, "data", "not run", INCONCLUSIVE, "run `--experiment data`"]
+@from_experiment("data",
+                 "CNNs need much data: with few images hand-crafted features win, and the gap closes as data grows.")
+def claim_data(exp: dict) -> list[str]:
     agg = aggregate(exp["rows"], ["arm", "n_train"])
     hand = agg[~agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
     cnn = agg[agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
     gaps = (hand - cnn).dropna()
     figures = "; ".join(f"{int(n):,}: hand {hand[n]:.3f} vs CNN {cnn[n]:.3f}" for n in gaps.index)
     if gaps.iloc[0] > 0.01 and gaps.iloc[-1] < gaps.iloc[0]:
-        return [claim, "data", figures, SUPPORTED, "hand-crafted leads at the smallest size; the gap shrinks"]
+        return [figures, SUPPORTED, "hand-crafted leads at the smallest size; the gap shrinks"]
     if gaps.iloc[0] <= 0:
-        return [claim, "data", figures, NOT_SUPPORTED, "a CNN already leads at the smallest size"]
-    return [claim, "data", figures, INCONCLUSIVE, "the gap does not shrink in this range"]
+        return [figures, NOT_SUPPORTED, "a CNN already leads at the smallest size"]
+    return [figures, INCONCLUSIVE, "the gap does not shrink in this range"]
 
 
-def claim_relu(inp, _) -> list[str]:
-    claim = "ReLU makes training easier than sigmoid (same init, same learning rate)."
-    exp = inp.experiments.get("activation")
-    if not exp:
-        return [claim, "activation", "not run", INCONCLUSIVE, "run `--experiment activation`"]
+@from_experiment("activation", "ReLU makes training easier than sigmoid (same init, same learning rate).")
+def claim_relu(exp: dict) -> list[str]:
     agg = aggregate(exp["rows"], ["model", "lr", "activation"])
     better = worse = n = 0
     parts = []
@@ -103,49 +112,41 @@ def claim_relu(inp, _) -> list[str]:
     verdict = SUPPORTED if better > n / 2 and worse == 0 else NOT_SUPPORTED if worse > n / 2 else INCONCLUSIVE
     rows = pd.DataFrame(exp["rows"])
     stuck = {act: int((rows[rows.activation == act].test_accuracy <= CHANCE).sum()) for act in ("relu", "sigmoid")}
-    return [claim, "activation", "; ".join(parts), verdict,
+    return ["; ".join(parts), verdict,
             f"ReLU clearly better in {better} of the {n} settings where either trained, clearly worse in {worse}; "
             f"runs left at chance: ReLU {stuck['relu']}, sigmoid {stuck['sigmoid']} of {len(rows) // 2} each"]
 
 
-def claim_dropout(inp, _) -> list[str]:
-    claim = "Dropout reduces overfitting (a smaller train/test gap)."
-    exp = inp.experiments.get("dropout")
-    if not exp:
-        return [claim, "dropout", "not run", INCONCLUSIVE, "run `--experiment dropout`"]
+@from_experiment("dropout", "Dropout reduces overfitting (a smaller train/test gap).")
+def claim_dropout(exp: dict) -> list[str]:
     frame = pd.DataFrame(exp["rows"])
     frame["gap"] = frame.train_accuracy - frame.test_accuracy
     g = frame.groupby("dropout").agg(gap=("gap", "mean"), gap_std=("gap", "std"), test=("test_accuracy", "mean"))
     on, off = g.loc[0.5], g.loc[0.0]
     figures = (f"gap with dropout {on.gap:.4f} (test {on.test:.4f}); without {off.gap:.4f} (test {off.test:.4f})")
     diff = off.gap - on.gap
-    return [claim, "dropout", figures, compare(diff, on.gap_std, off.gap_std),
+    return [figures, compare(diff, on.gap_std, off.gap_std),
             f"dropout changes the gap by {-diff:+.4f}"]
 
 
-def claim_augmentation(inp, _) -> list[str]:
-    claim = "Data augmentation (flips, crops) improves test accuracy."
-    exp = inp.experiments.get("augmentation")
-    if not exp:
-        return [claim, "augmentation", "not run", INCONCLUSIVE, "run `--experiment augmentation`"]
+@from_experiment("augmentation", "Data augmentation (flips, crops) improves test accuracy.")
+def claim_augmentation(exp: dict) -> list[str]:
     agg = aggregate(exp["rows"], ["arm"])
     a, p = stat(agg, arm="augmented"), stat(agg, arm="plain")
     diff = a[0] - p[0]
-    return [claim, "augmentation", f"augmented {a[0]:.4f} ± {a[1]:.4f}; plain {p[0]:.4f} ± {p[1]:.4f}",
+    return [f"augmented {a[0]:.4f} ± {a[1]:.4f}; plain {p[0]:.4f} ± {p[1]:.4f}",
             compare(diff, a[1], p[1]), f"difference {diff:+.4f} at this training length"]
 
 
-def claim_anatomy(inp, _) -> list[str]:
-    claim = "In AlexNet the fully connected layers hold most parameters while the convolutions do most of the compute."
-    exp = inp.experiments.get("anatomy")
-    if not exp:
-        return [claim, "anatomy", "not run", INCONCLUSIVE, "run `--experiment anatomy`"]
+@from_experiment("anatomy", "In AlexNet the fully connected layers hold most parameters while the convolutions "
+                            "do most of the compute.")
+def claim_anatomy(exp: dict) -> list[str]:
     f = pd.DataFrame(exp["rows"])
     fc_params = f[f.layer == "Linear"].params.sum() / f.params.sum()
     conv_flops = f[f.layer == "Conv2d"].flops.sum() / f.flops.sum()
     conv_time = f[f.layer == "Conv2d"].forward_ms.sum() / f.forward_ms.sum()
     verdict = SUPPORTED if fc_params > 0.5 and conv_flops > 0.5 else NOT_SUPPORTED
-    return [claim, "anatomy", f"FC layers: {fc_params:.1%} of parameters; convolutions: {conv_flops:.1%} of FLOPs, "
+    return [f"FC layers: {fc_params:.1%} of parameters; convolutions: {conv_flops:.1%} of FLOPs, "
             f"{conv_time:.1%} of measured forward time", verdict, "analytic counts, checked against torch's counter"]
 
 
