@@ -128,7 +128,7 @@ def full_data_points(inp: Inputs, exp: dict, agg: pd.DataFrame) -> pd.DataFrame:
     """summary.csv rows that carry the curves past the experiment's sizes: the same pipelines on more training
     images of the same data, and AlexNet-224 wherever a ``paper`` row (its full recipe) exists. One per pipeline,
     the latest; columns as ``aggregate``'s, plus the row's preset."""
-    ok = inp.ok[inp.ok.dataset == exp["dataset"]] if not inp.ok.empty else inp.ok
+    ok = inp.ok[inp.ok.dataset == exp["dataset"]]
     if ok.empty or agg.empty:
         return pd.DataFrame()
     same = ok.pipeline.isin(agg.arm.unique()) & (ok.n_train > agg.n_train.max())
@@ -222,12 +222,18 @@ def data_section(inp: Inputs, exp: dict) -> str:
             f"Crossover: {crossover(pd.concat([agg, full], ignore_index=True))}")
 
 
+def best_per_size(agg: pd.DataFrame) -> pd.DataFrame:
+    """The best hand-crafted and the best CNN test accuracy (columns ``hand``, ``cnn``) at each training-set
+    size where both sides were measured."""
+    side = np.where(agg.arm.isin(CNN_ARMS), "cnn", "hand")
+    best = agg.assign(side=side).pivot_table(index="n_train", columns="side", values="test_accuracy_mean",
+                                             aggfunc="max")
+    return best.reindex(columns=["hand", "cnn"]).dropna()
+
+
 def crossover(agg: pd.DataFrame) -> str:
-    both = agg.groupby("n_train").arm.agg(lambda a: a.isin(CNN_ARMS).any() and not a.isin(CNN_ARMS).all())
-    agg = agg[agg.n_train.isin(both[both].index)]  # only sizes where both sides have a point
-    best_hand = agg[~agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
-    best_cnn = agg[agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
-    ahead = [int(n) for n in best_cnn.index if best_cnn[n] > best_hand[n]]
+    best = best_per_size(agg)
+    ahead = [int(n) for n in best.index[best.cnn > best.hand]]
     if not ahead:
         return "none in this range: at every size the best hand-crafted pipeline leads the CNNs."
     return (f"the best CNN leads the best hand-crafted pipeline from {ahead[0]:,} training images "

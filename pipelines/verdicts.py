@@ -10,7 +10,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from .report import CNN_ARMS, aggregate, md_table
+from .report import aggregate, best_per_size, md_table
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive on this hardware"
 CHANCE = 0.11  # ten classes; a mean at or below this did not train
@@ -84,11 +84,9 @@ def claim_features_matter(exp: dict) -> list[str]:
 @from_experiment("data",
                  "CNNs need much data: with few images hand-crafted features win, and the gap closes as data grows.")
 def claim_data(exp: dict) -> list[str]:
-    agg = aggregate(exp["rows"], ["arm", "n_train"])
-    hand = agg[~agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
-    cnn = agg[agg.arm.isin(CNN_ARMS)].groupby("n_train").test_accuracy_mean.max()
-    gaps = (hand - cnn).dropna()
-    figures = "; ".join(f"{int(n):,}: hand {hand[n]:.3f} vs CNN {cnn[n]:.3f}" for n in gaps.index)
+    best = best_per_size(aggregate(exp["rows"], ["arm", "n_train"]))
+    gaps = best.hand - best.cnn
+    figures = "; ".join(f"{int(n):,}: hand {b.hand:.3f} vs CNN {b.cnn:.3f}" for n, b in best.iterrows())
     if gaps.iloc[0] > 0.01 and gaps.iloc[-1] < gaps.iloc[0]:
         return [figures, SUPPORTED, "hand-crafted leads at the smallest size; the gap shrinks"]
     if gaps.iloc[0] <= 0:
