@@ -3,16 +3,19 @@
     python runner.py --all                   # every pipeline, best preset for this machine
     python runner.py --only alexnet --gpu    # one pipeline, on the GPU (paper preset)
     python runner.py --list                  # what is registered
-    python runner.py --experiments all       # the report's experiments (~30 min on 2 cores)
+    python runner.py --all --seeds 0 1 2     # three seeds: one row each, mean ± 95% CI in the report
+    python runner.py --experiments all       # the report's experiments (see README for their time)
     python runner.py --report                # results/report.md from whatever has run
 
 Rows go to results/summary.csv (one per pipeline, preset, device, seed; written atomically) and
-results/runs.jsonl (append-only history with the full configuration). See README.md for every column.
+results/runs.jsonl (append-only history with the full configuration). See README.md for every column and
+PROTOCOL.md for how settings are chosen and verdicts reached.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from datetime import datetime, timezone
@@ -21,10 +24,10 @@ from pathlib import Path
 from pipelines import REGISTRY, distributed
 from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
 from pipelines.data import DataError, Dataset, load
-from pipelines.experiments import EXPERIMENTS
+from pipelines.report.experiments import EXPERIMENTS
 from pipelines.results import ResultRow, append_run, has_ok_row, provenance, save_predictions, upsert
 
-SHOWN = ["pipeline", "preset", "device", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
+SHOWN = ["pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
 
 
@@ -44,7 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     what.add_argument("--list", action="store_true", help="list the pipelines (name, family, description)")
     p.add_argument("--gpu", action="store_true", help="train the learned pipelines on CUDA (fails if there is none)")
     p.add_argument("--preset", choices=PRESETS, help="size of the runs (default: cpu, or paper with --gpu)")
-    p.add_argument("--seed", type=int, default=0, help="one seed for numpy, torch and every random_state (default 0)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="one seed for numpy, torch and every random_state (default 0)")
+    seeds.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="several seeds in one call: one row per pipeline and seed; experiments run exactly "
+                            "these seeds instead of their own (default: at least 3 per arm, PROTOCOL.md)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where rows and figures go (default results/)")
     p.add_argument("--data-dir", help="an MNIST-format IDX folder (default: $CVBENCH_DATA_DIR, data/fashion-mnist/, "
                                       "/usr/share/datasets/fashion-mnist/, else download)")
@@ -69,8 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if bad:
         raise UsageError(f"unknown experiment {', '.join(bad)}; valid: {', '.join(EXPERIMENTS)}")
     args.experiment = list(EXPERIMENTS) if args.experiments else args.experiment
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise UsageError("--time-budget must be a positive number of seconds")
+    args.experiment_seeds = tuple(args.seeds) if args.seeds else ((args.seed,) if args.seed is not None else None)
+    args.seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed if args.seed is not None else 0]
+    if args.time_budget is not None and not (math.isfinite(args.time_budget) and args.time_budget > 0):
+        raise UsageError("--time-budget must be a positive, finite number of seconds")
+    bad_seeds = [s for s in (args.seeds or [args.seed]) if s is not None and not 0 <= s < 2**32]
+    if bad_seeds:
+        raise UsageError(f"seed {bad_seeds[0]} is out of range: seeds are integers from 0 to 2**32 - 1")
     return args
 
 
@@ -81,7 +93,7 @@ def print_list() -> None:
 
 def base_row(name: str, ctx: RunContext, data: Dataset, device, prov: dict) -> ResultRow:
     return ResultRow(pipeline=name, family=REGISTRY[name].family, preset=ctx.preset, dataset=data.name,
-                     seed=ctx.seed, device=device.kind, device_name=device.name,
+                     seed=ctx.seed, device=device.kind, device_name=device.name, compiled=ctx.compile,
                      started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **prov)
 
 
@@ -110,6 +122,7 @@ def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow 
             raise load_error
         outcome = pipeline.run(data, cfg, ctx)
         fill_row(row, outcome)
+        row.full_data = outcome.n_train == len(data.x_train) and outcome.n_test == len(data.x_test)
     except Exception as exc:  # isolation: one failure costs one row
         row.status, row.error = "failed", one_line(exc)
         print(f"[{name}] failed: {row.error}", file=sys.stderr)
@@ -153,25 +166,26 @@ def print_table(rows: list[ResultRow]) -> None:
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def run_pipelines(names: list[str], data: Dataset, ctx: RunContext) -> bool:
-    """Run the pipelines, print their rows; True if all are ok."""
+def run_pipelines(names: list[str], data: Dataset, ctx: RunContext, seeds: list[int]) -> bool:
+    """Run the pipelines for each seed, print their rows; True if all are ok."""
     if distributed.world_size() > 1:
         names = [n for n in names if REGISTRY[n].family == "learned"]
-    rows = [r for r in (run_one(n, data, ctx, provenance()) for n in names) if r is not None]
+    rows = [r for seed in seeds for r in (run_one(n, data, dataclasses.replace(ctx, seed=seed), provenance())
+                                          for n in names) if r is not None]
     if rows and distributed.is_main():
         print_table(rows)
         print(f"rows written to {ctx.results_dir / 'summary.csv'}")
     return all(r.status == "ok" for r in rows)
 
 
-def run_experiments(names: list[str], data: Dataset, ctx: RunContext) -> bool:
+def run_experiments(names: list[str], data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None) -> bool:
     """Run each experiment isolated: a failure is reported in one line and the others go on."""
-    from pipelines.experiments import run_experiment
+    from pipelines.report.experiments import run_experiment
     ok = True
     for name in names:
         start = time.perf_counter()
         try:
-            path = run_experiment(name, data, ctx)
+            path = run_experiment(name, data, ctx, seeds)
             print(f"[experiment {name}] written to {path} in {time.perf_counter() - start:.0f} s")
         except Exception as exc:  # isolation, as for pipelines
             ok = False
@@ -199,13 +213,13 @@ def run(args: argparse.Namespace) -> int:
         data = load(args.data_dir)
         print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
               f"{data.image_size}x{data.image_size}); preset {preset}; device {device.kind} ({device.name}); "
-              f"seed {args.seed}")
-        ctx = RunContext(preset=preset, seed=args.seed, device=device, results_dir=args.results_dir,
+              f"seeds {' '.join(map(str, args.seeds))}")
+        ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=args.results_dir,
                          resume=args.resume, time_budget=args.time_budget, compile=args.compile)
         if args.all or args.only:
-            ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx)
+            ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx, args.seeds)
         if args.experiment:
-            ok = run_experiments(args.experiment, data, ctx) and ok
+            ok = run_experiments(args.experiment, data, ctx, args.experiment_seeds) and ok
     if (args.report or args.all or args.experiment) and distributed.is_main():
         ok = write_report(args.results_dir) and ok
     distributed.shutdown()

@@ -20,6 +20,7 @@ import numpy as np
 from .data import Dataset
 
 PRESETS = ("smoke", "cpu", "paper")
+TRAIN_SCORE_MAX = 10_000  # training accuracy (eval mode) is measured on at most this many training images
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class RunContext:
     resume: bool = False
     time_budget: float | None = None  # seconds, for pipelines that train under a budget
     compile: bool = False
-    figures: bool = True  # experiments switch the pipelines' pictures off
+    figures: bool = True  # experiments and tuning switch the pipelines' pictures off
+    checkpoints: bool = True  # ... and the learned pipelines' checkpoints and progress bars
 
     @property
     def cache_dir(self) -> Path:
@@ -108,10 +110,16 @@ class Outcome:
 
 
 class Pipeline:
-    """Base class: subclasses set ``Config`` and ``presets`` and implement ``run``."""
+    """Base class: subclasses set ``Config`` and ``presets`` and implement ``run``.
+
+    ``grid`` lists the settings chosen on the validation split (``bench/tune.py``, PROTOCOL.md): each field
+    and its candidates, tried on ``tune_n_train`` of the validation split's training images from the ``cpu``
+    preset; the ``cpu`` preset holds the winners (a test checks it against ``results/tuning/NAME.json``)."""
     Config: ClassVar[type]
     presets: ClassVar[dict[str, Any]]
     runs_on_accelerator: ClassVar[bool] = False
+    grid: ClassVar[dict[str, tuple]] = {}
+    tune_n_train: ClassVar[int | None] = 20_000
 
     def config(self, preset: str):
         return self.presets[preset]

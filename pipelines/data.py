@@ -9,8 +9,8 @@ Sources, first match wins:
 Every file is validated (magic number, dimensions, image/label counts, label range); a bad file raises
 ``DataError`` with a one-line message naming the file and the fault.
 
-Reference: loading all 70k images from the Debian package's gzipped files takes about 0.35 s on the
-2-core AMD EPYC development machine (see ``bench/data.py``).
+``validation_split`` carves the protocol's fixed validation images out of the training set (see
+PROTOCOL.md): settings are chosen on it, never on the test set. Load time: ``python bench/data.py``.
 """
 from __future__ import annotations
 
@@ -176,6 +176,25 @@ def resolve_source(data_dir: str | os.PathLike | None = None, allow_download: bo
 def load(data_dir: str | os.PathLike | None = None) -> Dataset:
     """Resolve the source and load it."""
     return load_folder(resolve_source(data_dir))
+
+
+VALIDATION_SIZE = 10_000  # training images held out for choosing settings (PROTOCOL.md)
+VALIDATION_SEED = 2012    # fixed: the same validation images for every script, run and machine
+
+
+def validation_split(data: Dataset) -> Dataset:
+    """The protocol's validation view of ``data``: ``x_train`` is the rest of the training set and ``x_test``
+    the held-out validation images (a fixed, seeded, class-stratified draw); the real test set is not in it."""
+    from sklearn.model_selection import train_test_split
+    n_val = min(VALIDATION_SIZE, len(data.x_train) // 5)
+    counts = np.bincount(data.y_train)
+    stratify = data.y_train if counts[counts > 0].min() >= 2 else None
+    fit, val = train_test_split(np.arange(len(data.x_train)), test_size=n_val, random_state=VALIDATION_SEED,
+                                stratify=stratify)
+    fit, val = np.sort(fit), np.sort(val)
+    return Dataset(data.x_train[fit], data.y_train[fit], data.x_train[val], data.y_train[val],
+                   name=f"{data.name}-validation", source=f"{data.source} (validation split)",
+                   class_names=data.class_names)
 
 
 def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

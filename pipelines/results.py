@@ -49,6 +49,8 @@ class ResultRow:
     compiled: bool | None = None
     images_seen: int | None = None
     time_budget_seconds: float | None = None
+    truncated: bool | None = None       # training stopped by a time budget before its planned epochs
+    full_data: bool | None = None       # trained on every training image and scored on every test image
     encode_seconds: float | None = None
     feature_dim: int | None = None
     codebook_size: int | None = None
@@ -58,6 +60,7 @@ class ResultRow:
     # Provenance.
     started_at: str = ""
     git_commit: str = ""
+    git_dirty: bool | None = None       # the code (anything outside results/) differed from the commit
     python_version: str = ""
     torch_version: str = ""
     sklearn_version: str = ""
@@ -76,15 +79,22 @@ def _dist_version(*names: str) -> str:
     return ""
 
 
-def provenance() -> dict[str, str]:
-    """Versions and git commit, read without importing the heavy libraries."""
+def _git(*args: str) -> str | None:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
     except (OSError, subprocess.SubprocessError):
-        commit = ""
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def provenance() -> dict:
+    """Versions, the git commit and whether the code differed from it (``git_dirty``; changes under
+    ``results/``, which runs themselves write, do not count), read without importing the heavy libraries."""
+    commit = (_git("rev-parse", "--short", "HEAD") or "").strip()
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)results")
     return {
         "git_commit": commit,
+        "git_dirty": None if status is None or not commit else bool(status.strip()),
         "python_version": sys.version.split()[0],
         "torch_version": _dist_version("torch"),
         "sklearn_version": _dist_version("scikit-learn"),
@@ -152,10 +162,16 @@ def has_ok_row(path: Path, pipeline: str, preset: str, device: str, seed: int) -
     return bool(hit.any())
 
 
+def artifact_path(results_dir: Path, kind: str, pipeline: str, preset: str, device: str, seed: int) -> Path:
+    """The one naming of per-row artifacts: ``kind`` is ``predictions`` (.npz) or ``filters`` (.npy)."""
+    suffix = {"predictions": ".npz", "filters": ".npy"}[kind]
+    return Path(results_dir) / kind / f"{pipeline}-{preset}-{device}-seed{int(seed)}{suffix}"
+
+
 def save_predictions(results_dir: Path, row: ResultRow, y_true, y_pred) -> Path:
     """Keep test labels and predictions (for confusion matrices), atomically, one file per row key."""
     import numpy as np
-    path = results_dir / "predictions" / f"{row.pipeline}-{row.preset}-{row.device}-seed{row.seed}.npz"
+    path = artifact_path(results_dir, "predictions", row.pipeline, row.preset, row.device, row.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez_compressed(tmp, y_true=np.asarray(y_true), y_pred=np.asarray(y_pred))

@@ -66,3 +66,25 @@ def test_smoke_run_on_synthetic_data_writes_rows(tiny_dir, tmp_path):
     assert row.test_accuracy > 0.9  # bars are separable by orientation
     assert (out / "runs.jsonl").read_text().count("\n") == 1
     assert "test_accuracy" in proc.stdout  # the table printed at the end
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (("--seed", "-1"), "seed -1"), (("--seeds", "0", str(2**32)), "2**32"),
+    (("--time-budget", "nan"), "--time-budget"), (("--time-budget", "inf"), "--time-budget"),
+])
+def test_bad_seed_or_budget(flags, needle):
+    assert_one_line_error(run_cli("--only", "lenet", *flags), 2, needle)
+
+
+def test_seeds_write_one_row_per_seed(tiny_dir, tmp_path):
+    out = tmp_path / "res"
+    proc = run_cli("--only", "pixels_svm", "--preset", "smoke", "--seeds", "0", "1", "--data-dir", str(tiny_dir),
+                   "--results-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = pd.read_csv(out / "summary.csv")
+    assert sorted(rows.seed) == [0, 1] and (rows.status == "ok").all()
+    assert rows.full_data.all() and rows.git_dirty.isin([True, False]).all()  # 600/200 images: all of them
+    report = (out / "report.md").read_text() if (out / "report.md").exists() else ""
+    assert report == ""  # --only writes rows; --report builds the report
+    assert run_cli("--report", "--results-dir", str(out)).returncode == 0
+    assert "| 2 |" in (out / "report.md").read_text()  # two seeds behind one results line

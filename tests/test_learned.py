@@ -205,3 +205,14 @@ def test_cuda_fast_and_reference_agree():
     fast = bench.fast_batch_loss(model, x, y, 224, torch.device("cuda"))
     ref = bench.reference_batch_loss(model, x, y, 224)
     assert abs(fast - ref) < 0.05 * max(1.0, abs(ref))  # bf16 autocast on the fast path
+
+
+def test_augment_gives_each_image_its_own_flip_and_crop():
+    """64 copies of one image come out as several different crops/flips, each one of the 50 possible views."""
+    img = torch.from_numpy(bars(1, seed=5)[0][0])
+    out = tr.augment(img.expand(64, 28, 28).contiguous(), torch.Generator().manual_seed(0))
+    padded = [torch.nn.functional.pad(v, (2, 2, 2, 2)) for v in (img, img.flip(-1))]
+    views = {p[dy:dy + 28, dx:dx + 28].numpy().tobytes() for p in padded for dy in range(5) for dx in range(5)}
+    seen = {o.numpy().tobytes() for o in out}
+    assert out.shape == (64, 28, 28) and out.dtype == torch.uint8
+    assert seen <= views and len(seen) > 10

@@ -10,8 +10,9 @@ import pytest
 
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.data import load_folder
-from pipelines.experiments import EXPERIMENTS, run_experiment
-from pipelines.report import ANCHORS, build_report
+from pipelines.report import build_report
+from pipelines.report.experiments import EXPERIMENTS, run_experiment
+from pipelines.report.sections import ANCHORS
 from pipelines.results import ResultRow, append_run, save_array, save_predictions, upsert
 
 FIXTURE = [("hog_svm", "handcrafted", 0.9159, None), ("pixels_svm", "handcrafted", 0.8417, None),
@@ -56,11 +57,12 @@ def test_report_builds_with_every_section(fixture_dir):
     assert "no AlexNet row on cuda" in text
     verdicts = section(text, "4. Claims and verdicts")
     assert verdicts.count("\n|") >= 9 + 1  # header + a row per claim
+    assert "PROTOCOL.md" in text and "δ = 0.005" in verdicts  # each rule printed beside its verdict
 
 
 def test_every_results_number_traces_to_an_input_row(fixture_dir):
     text = build_report(fixture_dir).read_text()
-    table = section(text, "1. Results").split("| published anchor")[0]
+    table = section(text, "1. Results").split("| published anchor")[0].split("Times are means")[0]
     measured = {f"{acc:.4f}" for *_, acc, _ in FIXTURE} | {f"{ips:.1f}" for *_, ips in FIXTURE if ips}
     measured |= {"12.5", "20.2", "20.3", "1,000", "100"}
     numbers = set(re.findall(r"\b\d[\d,]*\.\d+\b|\b\d{1,3}(?:,\d{3})+\b", table))
@@ -120,6 +122,7 @@ def test_learning_curves_end_at_the_full_data_rows(fixture_dir):
     text = section(build_report(fixture_dir).read_text(), "3. Experiments")
     assert "| hog_svm | 1,000 | 0.9159 | 1 (summary.csv, preset cpu) |" in text
     assert "| lenet | 1,000 | 0.8093 | 1 (summary.csv, preset cpu) |" in text
+    assert "| alexnet | 1,000 |" not in text  # a truncated subset row never extends a curve
     assert "Crossover: none in this range" in text
 
     row = ResultRow(pipeline="alexnet", family="learned", preset="paper", dataset="fashion-mnist", seed=0,
@@ -127,4 +130,4 @@ def test_learning_curves_end_at_the_full_data_rows(fixture_dir):
     upsert(fixture_dir / "summary.csv", row)
     text = section(build_report(fixture_dir).read_text(), "3. Experiments")
     assert "| alexnet | 1,000 | 0.9500 | 1 (summary.csv, preset paper) |" in text
-    assert "the best CNN leads the best hand-crafted pipeline from 1,000 training images" in text
+    assert "the best learned mean leads the best hand-crafted mean at 1,000 training images" in text

@@ -17,10 +17,9 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.svm import LinearSVC
 
-from ..base import Outcome, Pipeline, RunContext, Stopwatch
+from ..base import TRAIN_SCORE_MAX, Outcome, Pipeline, RunContext, Stopwatch
 from ..data import Dataset, split
 
-TRAIN_SCORE_MAX = 10_000  # training accuracy is measured on at most this many training images
 FIGURE_IMAGES = 2_000  # images the pictures draw from
 
 

@@ -2,8 +2,8 @@
 improved Fisher vectors, into the shared linear SVM.
 
 Both use the same dense grid (image upsampled x2 to 56x56, a descriptor every 4 pixels covering 16x16
-pixels: 121 per image), so the second pipeline finds the descriptors in the disk cache. Settings were
-chosen on a held-out part of the training set. Run: ``python runner.py --only sift_bovw sift_fisher``.
+pixels: 121 per image), so the second pipeline finds the descriptors in the disk cache. The codebook size
+and C of each are chosen on the validation split (``python bench/tune.py``; ``results/tuning/``). Run: ``python runner.py --only sift_bovw sift_fisher``.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class SiftPipeline(HandcraftedPipeline):
 
 class SiftBovw(SiftPipeline):
     Config = SiftConfig
+    grid = {"n_words": (128, 256), "C": (0.3, 1.0, 3.0)}
     presets = {
         "smoke": SiftConfig(n_train=2000, n_test=1000, n_words=64, n_sample=50_000),
         "cpu": SiftConfig(),
@@ -53,11 +54,12 @@ class SiftBovw(SiftPipeline):
                        ctx.figures_dir / "codebook_words.png")
 
 
-FISHER = SiftConfig(n_words=16, pyramid=(1,), spatial_xy=True)
+FISHER = SiftConfig(n_words=32, pyramid=(1,), spatial_xy=True)
 
 
 class SiftFisher(SiftPipeline):
     Config = SiftConfig
+    grid = {"n_words": (16, 32), "C": (0.3, 1.0, 3.0)}
     presets = {
         "smoke": SiftConfig(n_train=2000, n_test=1000, n_words=8, pyramid=(1,), pca_dim=32, spatial_xy=True,
                             n_sample=50_000),

@@ -2,14 +2,24 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .. import distributed as dist
 from ..base import DeviceInfo, Outcome, Pipeline, RunContext
 from ..data import Dataset, split
 from ..figures import filter_grid
-from ..results import save_array
+from ..results import artifact_path, save_array
 from .models import first_conv
-from .trainer import TrainConfig, Trainer, effective_budget, fmt_duration
+from .trainer import TrainConfig, Trainer, autocast_for, effective_budget, evaluate, fmt_duration
+
+
+def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig) -> float:
+    """Accuracy in eval mode (dropout off) on the first ``cfg.train_score_max`` training images, as the
+    hand-crafted pipelines score theirs; untimed."""
+    k = min(len(x_tr), cfg.train_score_max)
+    device = next(model.parameters()).device
+    pred = evaluate(model, torch.from_numpy(x_tr[:k]).to(device), cfg, autocast_for(device))
+    return float(np.mean(pred.cpu().numpy() == y_tr[:k]))
 
 
 class LearnedPipeline(Pipeline):
@@ -22,17 +32,18 @@ class LearnedPipeline(Pipeline):
         x_tr, y_tr, x_te, y_te = split(data, cfg.n_train, cfg.n_test, ctx.seed)
         paper = self.presets["paper"]
         recipe_images = (paper.n_train or len(data.x_train)) * paper.epochs
-        result = Trainer(cfg, ctx, self.name, recipe_images).fit_predict(x_tr, y_tr, x_te)
+        trainer = Trainer(cfg, ctx, self.name, recipe_images, checkpoint=ctx.checkpoints, quiet=not ctx.checkpoints)
+        result = trainer.fit_predict(x_tr, y_tr, x_te)
         st, budget = result.state, effective_budget(cfg, ctx)
         test_acc = float(np.mean(result.y_pred == y_te))
         if dist.is_main() and ctx.figures:
             self.draw_filters(result.model, ctx, test_acc)
         extra = {"precision": result.precision, "compiled": result.compiled, "images_seen": st.images_seen,
-                 "time_budget_seconds": budget,
+                 "time_budget_seconds": budget, "truncated": st.epoch < cfg.epochs,
                  "notes": self.notes(cfg, st, budget, result.estimate_seconds)}
         return Outcome(
             test_accuracy=test_acc, n_train=len(x_tr), n_test=len(x_te), image_size=cfg.image_size,
-            train_accuracy=st.history[-1]["train_accuracy"] if st.history else None,
+            train_accuracy=train_accuracy(result.model, x_tr, y_tr, cfg),
             epochs=round(st.images_seen / len(x_tr), 3), fit_seconds=st.train_seconds,
             predict_seconds=result.eval_seconds,
             train_images_per_second=st.timed_images / st.timed_seconds if st.timed_seconds else None,
@@ -53,5 +64,5 @@ class LearnedPipeline(Pipeline):
         title = (f"{self.name} conv1 ({weights.shape[0]} filters {weights.shape[-1]}x{weights.shape[-1]}) - "
                  f"preset {ctx.preset}, {ctx.device.kind}, test acc {test_acc:.3f}")
         filter_grid(weights, ctx.figures_dir / f"{self.name}_conv1.png", title)
-        save_array(ctx.results_dir / "filters" / f"{self.name}-{ctx.preset}-{ctx.device.kind}-seed{ctx.seed}.npy",
+        save_array(artifact_path(ctx.results_dir, "filters", self.name, ctx.preset, ctx.device.kind, ctx.seed),
                    weights)

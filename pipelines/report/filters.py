@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .figures import _figure_module, save_figure
+from .. import REGISTRY
+from ..figures import _figure_module, save_figure
+from ..results import artifact_path
 
 FIT_THRESHOLD = 0.8  # |cosine similarity| with the best Gabor above which a filter "fits well"
-LEARNED = ("alexnet", "lenet")
 
 
 def gabor_bank(k: int) -> np.ndarray:
@@ -78,10 +79,10 @@ def hand_made_kernels() -> tuple[np.ndarray, list[str]]:
 def learned_filters(inp) -> dict:
     """The saved conv1 weights of the best ok row of each learned pipeline."""
     out = {}
-    for name in LEARNED:
+    for name in (n for n, e in REGISTRY.items() if e.family == "learned"):
         rows = inp.ok[inp.ok.pipeline == name]
         for _, r in rows.sort_values("test_accuracy", ascending=False).iterrows():
-            path = inp.results_dir / "filters" / f"{name}-{r.preset}-{r.device}-seed{r.seed}.npy"
+            path = artifact_path(inp.results_dir, "filters", name, r.preset, r.device, r.seed)
             if path.exists():
                 out[name] = (np.load(path), r)
                 break
@@ -115,7 +116,7 @@ def comparison_figure(inp, learned: dict) -> str:
 def filter_report(inp) -> tuple[str, dict]:
     learned = learned_filters(inp)
     if not learned:
-        return "_No learned filters saved yet: run `python runner.py --only lenet alexnet`._", {}
+        return "_No learned filters saved yet: run the learned pipelines (`python runner.py --all`)._", {}
     png = comparison_figure(inp, learned)
     stats = {name: gabor_stats(w) for name, (w, _) in learned.items()}
     rows = [f"| `{n}` | {s['n']} of {s['k']}x{s['k']} | {s['share']:.0%} (median fit {s['median_fit']:.2f}) | "

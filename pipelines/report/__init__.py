@@ -1,0 +1,46 @@
+"""The analysis floor: ``results/report.md``, every claim of the AlexNet chapter tested on this suite's runs.
+
+    python runner.py --report      # also run at the end of --all and of experiments
+
+Built only from ``summary.csv``, ``runs.jsonl``, ``experiments/*.json``, ``predictions/`` and ``filters/``
+under the results folder. Modules, top to bottom: ``sections`` (one function per section, each failing
+alone), ``experiments`` (each experiment one object), ``claims`` (the declared rules), ``filters``, ``plots``,
+``tables``, ``stats``, ``inputs``. Published anchors are shown beside our numbers and marked as published.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results import atomic_write_text
+
+
+def build_report(results_dir: Path) -> Path:
+    """Write ``report.md`` and its PNGs under ``results_dir``; returns the report's path."""
+    from .filters import filter_report
+    from .inputs import load_inputs
+    from .sections import (claims_section, confusion_section, experiments_section, isolated, results_section,
+                           time_section)
+    inp = load_inputs(Path(results_dir))
+    inp.figures.mkdir(parents=True, exist_ok=True)
+    filters, filter_stats = "", {}
+    try:
+        filters, filter_stats = filter_report(inp)
+    except Exception as exc:  # the filters section fails alone, like the others
+        filters = f"_Section filters could not be built: {type(exc).__name__}: {exc}_"
+    problems = "".join(f"\n\n- input skipped: {p}" for p in inp.problems)
+    text = "\n\n".join([
+        "# cvbench-2012 report",
+        f"Built by `python runner.py --report` from {len(inp.summary)} rows of `summary.csv`, {len(inp.runs)} "
+        f"runs in `runs.jsonl` and {len(inp.experiments)} experiment files. Every number below comes from a "
+        "run of this suite, except the rows marked *published anchor*. The protocol behind every verdict: "
+        f"[PROTOCOL.md](../PROTOCOL.md).{problems}",
+        "## 1. Results", isolated(lambda: results_section(inp), "results"),
+        "## 2. Accuracy against time", isolated(lambda: time_section(inp), "time"),
+        "## 3. Experiments", isolated(lambda: experiments_section(inp), "experiments"),
+        "## 4. Claims and verdicts", isolated(lambda: claims_section(inp, filter_stats), "claims"),
+        "## 5. What the first layer learned", filters,
+        "## 6. Errors", isolated(lambda: confusion_section(inp), "errors"),
+    ]) + "\n"
+    path = inp.results_dir / "report.md"
+    atomic_write_text(path, text)
+    return path

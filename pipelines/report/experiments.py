@@ -1,0 +1,466 @@
+"""The report's experiments: each one object with its arms, sizes, tunings, claim, decision rule and report
+section (PROTOCOL.md). Adding an experiment is one class here and one line in ``EXPERIMENTS``.
+
+    python runner.py --experiment activation            # one experiment (cpu size)
+    python runner.py --experiments all --preset smoke   # every experiment, tiny
+    python runner.py --experiment dropout --seeds 0 1 2 3 4
+
+Every arm is a registered pipeline run through its own ``run`` on a seeded training subset (the same subset
+for every arm of a seed, so arms pair by seed) and scored on the test set. Settings an arm does not share with
+its pipeline's tuned ``cpu`` preset are chosen on the validation split (``bench/tune.py``). Results go to
+``results/experiments/<name>.json`` (atomic): seeds, epochs and images each run really trained, any time
+budget, compile, device, commit and dirty flag.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import REGISTRY
+from ..base import RunContext
+from ..data import Dataset
+from ..results import atomic_write_text, provenance
+from ..tuning import Tuning, chosen
+from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
+                     TWO_ARM_RULE, Verdict, all_of, decide)
+from .plots import bar_plot, curve_plot
+from .stats import difference, mean_ci, slope
+from .tables import aggregate, flag, fmt, md_table, pm, seeds_of
+
+
+@dataclass(frozen=True)
+class ExpSize:
+    """How big an experiment runs. Training lengths are budgets fixed in advance, never tuned on results."""
+    n_train: int
+    n_test: int | None               # None: the whole test set
+    seeds: tuple[int, ...]
+    epochs: int = 16                 # learned arms
+    sizes: tuple[int, ...] = ()      # learning curves: training-set sizes
+    fast_up_to: int = 0              # learning curves: FAST_SEEDS seeds at sizes up to this, else MIN_SEEDS
+    min_steps: int = 0               # learning curves: at least this many SGD steps per learned run
+
+
+CPU_SEEDS, FAST = tuple(range(MIN_SEEDS)), tuple(range(FAST_SEEDS))
+
+
+def runs_on_cpu(name: str) -> bool:
+    """Registered pipelines an experiment can afford on a CPU: every one whose cpu preset needs no time budget."""
+    return getattr(REGISTRY[name].load().config("cpu"), "time_budget", None) is None
+
+
+def arms_of(family: str) -> list[str]:
+    return [n for n, e in REGISTRY.items() if e.family == family and runs_on_cpu(n)]
+
+
+def run_arm(data: Dataset, ctx: RunContext, pipeline: str, seed: int, n_train: int, n_test: int | None,
+            **overrides) -> dict:
+    """One pipeline run on a seeded subset, as the runner would run it; a diverged network scores chance."""
+    from ..learned.trainer import TrainingError
+    p = REGISTRY[pipeline].load()
+    base = p.config(size_name(ctx.preset))  # the smoke preset's small codebooks and PCA for tiny runs
+    cfg = dataclasses.replace(base, n_train=n_train, n_test=n_test, **overrides)
+    sctx = dataclasses.replace(ctx, seed=seed, figures=False, checkpoints=False, resume=False)
+    start = time.perf_counter()
+    row = {"pipeline": pipeline, "seed": seed, "n_train": n_train, "diverged": False, "truncated": False}
+    try:
+        out = p.run(data, cfg, sctx)
+    except TrainingError as exc:
+        return {**row, "test_accuracy": 1 / len(data.class_names), "train_accuracy": None, "diverged": True,
+                "error": str(exc), "seconds": time.perf_counter() - start}
+    return {**row, "n_train": out.n_train, "test_accuracy": out.test_accuracy, "train_accuracy": out.train_accuracy,
+            "seconds": time.perf_counter() - start, "epochs": out.epochs,
+            "images_seen": out.extra.get("images_seen"), "truncated": bool(out.extra.get("truncated", False))}
+
+
+class Experiment:
+    """Subclasses set the class attributes and implement ``run``, ``judge`` and ``body``."""
+    name: str
+    description: str
+    title: str
+    claim: str | None = None
+    rule: str = TWO_ARM_RULE
+    sizes: dict[str, ExpSize]
+
+    def tunings(self) -> list[Tuning]:
+        return []
+
+    def run(self, data: Dataset, ctx: RunContext, size: ExpSize, seeds: tuple[int, ...]) -> list[dict]:
+        raise NotImplementedError
+
+    def judge(self, rows: pd.DataFrame, exp: dict) -> tuple[str, str, str]:
+        """(measured, verdict, why) from the untruncated rows."""
+        raise NotImplementedError
+
+    def body(self, inp, exp: dict) -> str:
+        raise NotImplementedError
+
+    def verdict(self, exp: dict | None) -> Verdict | None:
+        if self.claim is None:
+            return None
+        if not exp:
+            return Verdict(self.claim, self.name, "–", INCONCLUSIVE,
+                           f"{NOT_RUN}: `python runner.py --experiment {self.name}`", self.rule)
+        rows = pd.DataFrame(exp["rows"])
+        cut = flag(rows, "truncated").eq(True)
+        measured, verdict, why = self.judge(rows[~cut], exp)
+        if cut.any():
+            why += f"; {int(cut.sum())} budget-truncated run(s) left out"
+        return Verdict(self.claim, self.name, measured, verdict, why, self.rule)
+
+
+# --- the experiments ------------------------------------------------------------------------------------
+
+class Features(Experiment):
+    name, title = "features", "Features matter"
+    description = "features matter: the same linear SVM on pixels, HOG and SIFT encodings"
+    claim = "With the same linear classifier, better features (HOG, SIFT encodings) beat raw pixels."
+    control = "pixels_svm"
+    rule = f"each feature arm − `{control}`, paired by seed: {TWO_ARM_RULE}; combined: {ALL_OF_RULE}"
+    sizes = {"smoke": ExpSize(600, 500, (0, 1)), "cpu": ExpSize(10_000, None, FAST)}
+
+    @staticmethod
+    def arms() -> list[str]:
+        """The hand-crafted pipelines that share the one linear SVM (read from the code, not listed)."""
+        from ..handcrafted.common import HandcraftedPipeline
+        return [n for n in arms_of("handcrafted")
+                if type(REGISTRY[n].load()).classifier is HandcraftedPipeline.classifier]
+
+    def run(self, data, ctx, size, seeds):
+        return [{"arm": n, **run_arm(data, ctx, n, s, size.n_train, size.n_test)} for s in seeds for n in self.arms()]
+
+    def judge(self, rows, exp):
+        agg = aggregate(rows, ["arm"])
+        control = seeds_of(rows, "arm", self.control)
+        parts = [(arm, *decide(difference(seeds_of(rows, "arm", arm), control)))
+                 for arm in agg.arm if arm != self.control]
+        return ("; ".join(f"{a.arm} {pm(a.test_accuracy_mean, a.test_accuracy_half)}" for a in agg.itertuples()),
+                *all_of(parts))
+
+    def body(self, inp, exp):
+        return bar_section(inp, exp, ["arm"], lambda a: a.arm, "Same linear SVM, different features")
+
+
+class DataCurve(Experiment):
+    name, title = "data", "Data: learning curves"
+    description = "learning curves: test accuracy against training-set size, hand-crafted and learned"
+    claim = "CNNs need much data: with few images hand-crafted features win, and the gap closes as data grows."
+    rule = (f"gap = best hand-crafted − best learned (best by mean at each size; per seed, paired). (a) gap at the "
+            f"smallest size and (b) closing rate = −slope of the gap against log10(images), per decade: each by "
+            f"the two-arm rule ({TWO_ARM_RULE}); combined: {ALL_OF_RULE}")
+    sizes = {"smoke": ExpSize(600, 500, (0, 1), epochs=2, sizes=(200, 600), min_steps=20),
+             "cpu": ExpSize(0, None, CPU_SEEDS, epochs=8, sizes=(500, 2000, 8000, 20000), fast_up_to=2000,
+                            min_steps=800)}
+
+    @staticmethod
+    def epochs_for(n: int, size: ExpSize, batch: int) -> int:
+        """max(epochs, ⌈min_steps × batch / n⌉): small sets get at least ``min_steps`` SGD steps."""
+        return max(size.epochs, math.ceil(size.min_steps * batch / max(n, 1)))
+
+    @staticmethod
+    def seeds_at(n: int, size: ExpSize, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        """The size's seeds, FAST_SEEDS of them at the cheap sizes; seeds given on the command line win."""
+        if seeds != size.seeds:
+            return seeds
+        return FAST if n <= size.fast_up_to else size.seeds
+
+    def run(self, data, ctx, size, seeds):
+        rows = []
+        for n in size.sizes:
+            for s in self.seeds_at(n, size, seeds):
+                rows += [{"arm": a, **run_arm(data, ctx, a, s, n, size.n_test)} for a in arms_of("handcrafted")]
+                for a in arms_of("learned"):
+                    batch = REGISTRY[a].load().config("cpu").batch_size
+                    rows.append({"arm": a, **run_arm(data, ctx, a, s, n, size.n_test,
+                                                     epochs=self.epochs_for(n, size, batch))})
+        return rows
+
+    @staticmethod
+    def gaps(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Per size: the best arm of each side (by mean), and the per-seed gap between them."""
+        agg = aggregate(rows, ["arm", "n_train"])
+        agg["side"] = ["learned" if REGISTRY[a].family == "learned" else "hand" for a in agg.arm]
+        best = agg.loc[agg.groupby(["n_train", "side"]).test_accuracy_mean.idxmax()]
+        best = best.pivot(index="n_train", columns="side", values="arm").dropna()
+        per_seed = []
+        for n, b in best.iterrows():
+            h = seeds_of(rows, "arm", b.hand, n_train=n)
+            l = seeds_of(rows, "arm", b.learned, n_train=n)
+            per_seed += [{"n_train": n, "seed": s, "gap": h[s] - l[s]} for s in sorted(set(h) & set(l))]
+        return best, pd.DataFrame(per_seed)
+
+    def judge(self, rows, exp):
+        best, gaps = self.gaps(rows)
+        if best.empty:
+            return "no size with both sides", INCONCLUSIVE, NOT_RUN
+        means = gaps.groupby("n_train").gap.mean()
+        measured = "; ".join(f"{int(n):,}: gap {g:+.3f} ({best.loc[n].hand} vs {best.loc[n].learned})"
+                             for n, g in means.items())
+        small = gaps[gaps.n_train == gaps.n_train.min()]
+        lead = dataclasses.replace(mean_ci(small.gap), method="paired t")
+        rate = slope(np.log10(gaps.n_train), gaps.gap)
+        closing = dataclasses.replace(rate, mean=-rate.mean, lo=-rate.hi, hi=-rate.lo)
+        return (measured, *all_of([("hand-crafted lead at the smallest size", *decide(lead)),
+                                   ("gap closes per decade of data", *decide(closing))]))
+
+    def body(self, inp, exp):
+        rows = pd.DataFrame(exp["rows"])
+        agg = aggregate(rows, ["arm", "n_train"])
+        full = full_data_points(inp, exp, agg)
+        learned = {a for a in agg.arm if REGISTRY[a].family == "learned"}
+        curve_plot(agg, full, learned, inp.figures / "learning_curves.png")
+        table = md_table(["pipeline", "train images", "test acc (mean ± 95% CI)", "seeds"],
+                         [[a.arm, fmt(int(a.n_train)), pm(a.test_accuracy_mean, a.test_accuracy_half), a.n]
+                          for a in agg.itertuples()]
+                         + [[p.arm, fmt(int(p.n_train)), pm(p.test_accuracy_mean, p.test_accuracy_half),
+                             f"{p.n} (summary.csv, preset {p.preset})"] for p in full.itertuples()])
+        cfg = exp["config"]
+        schedule = (f"Learned arms train max({cfg['epochs']}, ⌈{cfg['min_steps']} × batch / n⌉) epochs at their "
+                    "pipeline's cpu settings, so every size gets at least "
+                    f"{cfg['min_steps']} SGD steps; hand-crafted arms use their cpu settings on the subset. All "
+                    "arms of one seed train on the same subset and score the same test images. Open markers are "
+                    "the runner's own full-data rows of summary.csv, not runs of this experiment.")
+        both = pd.concat([agg, full], ignore_index=True)
+        return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}\n\n"
+                f"Crossover: {crossover(both)}")
+
+
+class Activation(Experiment):
+    name, title = "activation", "Activation: sigmoid against ReLU"
+    description = "sigmoid against ReLU, each at its own validation-chosen learning rate"
+    claim = "ReLU makes training easier than sigmoid (same network, same training length)."
+    rule = (f"per network: ReLU − sigmoid, each at the learning rate the validation split chose for it, paired by "
+            f"seed: {TWO_ARM_RULE}; combined over networks: {ALL_OF_RULE}")
+    activations = ("sigmoid", "relu")
+    lr_grid = (0.03, 0.1, 0.3, 0.9)
+    sizes = {"smoke": ExpSize(600, 500, (0, 1), epochs=2), "cpu": ExpSize(10_000, None, FAST, epochs=16)}
+
+    def tunings(self):
+        size = self.sizes["cpu"]
+        return [Tuning(f"activation-{m}-{a}", m, {"lr": self.lr_grid},
+                       {"n_train": size.n_train, "epochs": size.epochs, "model_kwargs": (("activation", a),)})
+                for m in arms_of("learned") for a in self.activations]
+
+    def run(self, data, ctx, size, seeds):
+        rows = []
+        for s in seeds:
+            for t in self.tunings():
+                model, act = t.pipeline, dict(t.fixed["model_kwargs"])["activation"]
+                lr = chosen(t.name)["lr"]
+                rows.append({"arm": f"{model} {act}", "model": model, "activation": act, "lr": lr,
+                             **run_arm(data, ctx, model, s, size.n_train, size.n_test, epochs=size.epochs, lr=lr,
+                                       model_kwargs=t.fixed["model_kwargs"])})
+        return rows
+
+    def judge(self, rows, exp):
+        parts, measured = [], []
+        for model, g in rows.groupby("model", sort=False):
+            r, s = seeds_of(g, "activation", "relu"), seeds_of(g, "activation", "sigmoid")
+            lr = dict(zip(g.activation, g.lr))
+            measured.append(f"{model}: ReLU {mean_of(r):.4f} (lr {lr['relu']}) vs sigmoid {mean_of(s):.4f} "
+                            f"(lr {lr['sigmoid']})")
+            parts.append((model, *decide(difference(r, s))))
+        return "; ".join(measured), *all_of(parts)
+
+    def body(self, inp, exp):
+        text = bar_section(inp, exp, ["model", "activation", "lr"], lambda a: f"{a.model} {a.activation} lr {a.lr}",
+                           "Sigmoid vs ReLU, each at its validation-chosen learning rate", hue="activation")
+        return text + "\n\n" + tuning_table([t.name for t in self.tunings()])
+
+
+class Ablation(Experiment):
+    """One network with one switch on and off; every other setting is its tuned ``cpu`` preset's."""
+    model = "cnn28"
+    arms: dict[str, dict]  # label -> the switch's overrides; the first arm is the switch on
+    sizes = {"smoke": ExpSize(600, 500, (0, 1), epochs=2), "cpu": ExpSize(10_000, None, FAST, epochs=16)}
+    plot_title: str
+
+    def run(self, data, ctx, size, seeds):
+        return [{"arm": label, **run_arm(data, ctx, self.model, s, size.n_train, size.n_test, epochs=size.epochs,
+                                         **overrides)} for s in seeds for label, overrides in self.arms.items()]
+
+    def per_arm(self, rows: pd.DataFrame, value: str = "test_accuracy") -> tuple[dict, dict]:
+        on, off = self.arms
+        return seeds_of(rows, "arm", on, value), seeds_of(rows, "arm", off, value)
+
+    def body(self, inp, exp):
+        return bar_section(inp, exp, ["arm"], lambda a: a.arm, f"{self.model} {self.plot_title}", with_train=True)
+
+
+def mean_of(values: dict) -> float:
+    return float(np.mean(list(values.values()))) if values else float("nan")
+
+
+class Dropout(Ablation):
+    name, title = "dropout", "Dropout"
+    description = "dropout 0.5 on the hidden layer of cnn28, on and off: the train/test gap"
+    claim = "Dropout reduces overfitting (a smaller train/test gap)."
+    rule = (f"effect = gap without dropout − gap with it (gap = eval-mode train accuracy − test accuracy), paired "
+            f"by seed: {TWO_ARM_RULE}")
+    arms = {"dropout 0.5": {"model_kwargs": (("dropout", 0.5),)}, "dropout 0.0": {"model_kwargs": (("dropout", 0.0),)}}
+    plot_title = "with and without dropout"
+
+    def judge(self, rows, exp):
+        on, off = self.per_arm(rows.assign(gap=rows.train_accuracy - rows.test_accuracy), "gap")
+        t_on, t_off = self.per_arm(rows)
+        measured = (f"gap with dropout {mean_of(on):.4f} (test {mean_of(t_on):.4f}); without {mean_of(off):.4f} "
+                    f"(test {mean_of(t_off):.4f}); test difference {difference(t_on, t_off).text()}")
+        return measured, *decide(difference(off, on))
+
+
+class Augmentation(Ablation):
+    name, title = "augmentation", "Augmentation"
+    description = "random flips and 2-pixel crops (each image its own) on and off, for cnn28"
+    claim = "Data augmentation (flips, crops) improves test accuracy."
+    rule = f"effect = augmented − plain test accuracy, paired by seed: {TWO_ARM_RULE}"
+    arms = {"augmented": {"augment": True}, "plain": {"augment": False}}
+    plot_title = "with and without flips and crops"
+
+    def judge(self, rows, exp):
+        a, p = self.per_arm(rows)
+        effect = difference(a, p)
+        return (f"augmented {mean_of(a):.4f}; plain {mean_of(p):.4f}; effect {effect.text()} at "
+                f"{exp['config']['epochs']} epochs of {exp['config']['n_train']:,} images", *decide(effect))
+
+
+class Anatomy(Experiment):
+    name, title = "anatomy", "Compute anatomy of AlexNet-224"
+    description = "AlexNet-224 parameters, FLOPs, memory and time per layer"
+    claim = ("In AlexNet the fully connected layers hold most parameters while the convolutions do most of the "
+             "compute.")
+    rule = ("exact counts, no seeds: supported if the fully connected layers hold > 50% of the parameters and the "
+            "convolutions > 50% of the forward FLOPs; else not supported")
+    sizes = {"smoke": ExpSize(0, 0, (0,)), "cpu": ExpSize(0, 0, (0,))}
+
+    def run(self, data, ctx, size, seeds):
+        from ..learned.anatomy import layer_table
+        return layer_table(batch=2 if ctx.preset == "smoke" else 16, repeats=1 if ctx.preset == "smoke" else 3)
+
+    def judge(self, rows, exp):
+        fc_params = rows[rows.layer == "Linear"].params.sum() / rows.params.sum()
+        conv_flops = rows[rows.layer == "Conv2d"].flops.sum() / rows.flops.sum()
+        conv_time = rows[rows.layer == "Conv2d"].forward_ms.sum() / rows.forward_ms.sum()
+        match = ("analytic FLOPs equal torch's counter at every layer" if (rows.flops == rows.flops_torch).all()
+                 else "analytic FLOPs DIFFER from torch's counter at some layer")
+        return (f"FC layers: {fc_params:.1%} of parameters; convolutions: {conv_flops:.1%} of FLOPs, "
+                f"{conv_time:.1%} of measured forward time",
+                SUPPORTED if fc_params > 0.5 and conv_flops > 0.5 else NOT_SUPPORTED, match)
+
+    def body(self, inp, exp):
+        frame = pd.DataFrame(exp["rows"])
+        rows = [[r.index, r.layer, r.output_shape, fmt(int(r.params)), fmt(int(r.flops)), fmt(int(r.flops_torch)),
+                 f"{r.activation_bytes / 1024:.1f}", f"{r.forward_ms:.2f}"] for r in frame.itertuples()]
+        table = md_table(["#", "layer", "output", "params", "FLOPs (analytic)", "FLOPs (torch counter)",
+                          "activation KiB/img", f"forward ms (batch {int(frame.batch[0])})"], rows)
+        conv, fc = frame[frame.layer == "Conv2d"], frame[frame.layer == "Linear"]
+        return (f"{table}\n\nTotals: {frame.params.sum():,} parameters ({fc.params.sum() / frame.params.sum():.1%} in "
+                f"the fully connected layers); {frame.flops.sum() / 1e9:.2f} GFLOPs per image forward "
+                f"({conv.flops.sum() / frame.flops.sum():.1%} in the convolutions); activations "
+                f"{frame.activation_bytes.sum() / 2**20:.2f} MiB per image (fp32). {self.judge(frame, exp)[2]}.")
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (DataCurve(), Features(), Activation(), Dropout(),
+                                                           Augmentation(), Anatomy())}
+
+
+def experiment_tunings() -> list[Tuning]:
+    return [t for e in EXPERIMENTS.values() for t in e.tunings()]
+
+
+def size_name(preset: str) -> str:
+    return "smoke" if preset == "smoke" else "cpu"
+
+
+def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None = None) -> Path:
+    """Run one experiment at the context's size (``seeds`` replace the size's own) and write its JSON."""
+    exp = EXPERIMENTS[name]
+    size = exp.sizes[size_name(ctx.preset)]
+    seeds = tuple(seeds) if seeds else size.seeds
+    prov, started_at = provenance(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    rows = exp.run(data, ctx, size, seeds)
+    payload = {"experiment": name, "description": exp.description, "size": size_name(ctx.preset),
+               "config": dataclasses.asdict(size), "seeds": sorted({r.get("seed", 0) for r in rows}),
+               "device": ctx.device.kind, "device_name": ctx.device.name, "dataset": data.name,
+               "time_budget": ctx.time_budget, "compile": ctx.compile,
+               "tunings": {t.name: chosen(t.name) for t in exp.tunings()},
+               "started_at": started_at, "seconds": round(time.perf_counter() - start, 1), **prov, "rows": rows}
+    path = ctx.results_dir / "experiments" / f"{name}.json"
+    atomic_write_text(path, json.dumps(payload, indent=1, default=_json_default))
+    return path
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    return float(value)
+
+
+# --- shared pieces of the sections ----------------------------------------------------------------------
+
+def bar_section(inp, exp: dict, keys: list[str], label, title: str, with_train=False, hue=None) -> str:
+    rows = pd.DataFrame(exp["rows"])
+    agg = aggregate(rows, keys)
+    agg["label"] = [label(r) for r in agg.itertuples()]
+    bar_plot(agg, inp.figures / f"exp_{exp['experiment']}.png", title, with_train, hue)
+    header = ["arm", "test acc (mean ± 95% CI)", "train acc (eval mode)", "gap (train − test)", "seeds"]
+    table = md_table(header, [[a.label, pm(a.test_accuracy_mean, a.test_accuracy_half),
+                               pm(getattr(a, "train_accuracy_mean", np.nan), getattr(a, "train_accuracy_half", np.nan)),
+                               pm(getattr(a, "gap_mean", np.nan), getattr(a, "gap_half", np.nan)), a.n]
+                              for a in agg.itertuples()])
+    diverged, cut = (int(flag(rows, c).eq(True).sum()) for c in ("diverged", "truncated"))
+    note = f"\n\n{diverged} run(s) diverged (NaN loss) and count as chance." if diverged else ""
+    if cut:
+        note += f"\n\n{cut} run(s) were stopped by the time budget (truncated): shown, left out of the verdict."
+    return f"![{exp['experiment']}](figures/exp_{exp['experiment']}.png)\n\n{table}{note}"
+
+
+def tuning_table(names: list[str]) -> str:
+    """The validation scores behind an experiment's choices (from results/tuning/)."""
+    from ..tuning import TUNING_DIR
+    rows = []
+    for name in names:
+        try:
+            payload = json.loads((TUNING_DIR / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            rows.append([name, "not tuned yet", "–"])
+            continue
+        scores = ", ".join(f"{p['lr']}: {p['validation_accuracy']:.4f}" for p in payload["points"])
+        rows.append([name, scores, payload["choice"]["lr"]])
+    return ("Learning rates chosen on the validation split (`python bench/tune.py`):\n\n"
+            + md_table(["arm", "validation accuracy by learning rate", "chosen"], rows))
+
+
+def full_data_points(inp, exp: dict, agg: pd.DataFrame) -> pd.DataFrame:
+    """summary.csv's full-data rows past the experiment's largest size (mean and CI over seeds): its arms' rows,
+    and any learned pipeline's ``paper`` row (AlexNet's full recipe, where one exists)."""
+    from .claims import comparable
+    ok = comparable(inp.ok[inp.ok.dataset == exp["dataset"]]) if len(inp.ok) else inp.ok
+    if len(ok):
+        paper = (ok.preset == "paper") & (ok.pipeline.map(lambda p: REGISTRY[p].family) == "learned")
+        ok = ok[(ok.pipeline.isin(agg.arm.unique()) | paper) & (ok.n_train > agg.n_train.max())]
+    rows = ok
+    if rows.empty:
+        return pd.DataFrame(columns=["arm", "n_train", "test_accuracy_mean", "test_accuracy_half", "n", "preset"])
+    out = aggregate(rows.rename(columns={"pipeline": "arm"}), ["arm", "preset", "n_train"], values=("test_accuracy",))
+    return out.assign(n_train=out.n_train.astype(int)) if "test_accuracy_half" in out else out.assign(
+        test_accuracy_half=np.nan)
+
+
+def crossover(agg: pd.DataFrame) -> str:
+    agg = agg.assign(side=["learned" if REGISTRY[a].family == "learned" else "hand" for a in agg.arm])
+    best = agg.pivot_table(index="n_train", columns="side", values="test_accuracy_mean", aggfunc="max").dropna()
+    if best.empty or "learned" not in best:
+        return "no size where both sides were measured."
+    ahead = [int(n) for n in best.index[best.learned > best.hand]]
+    if not ahead:
+        return "none in this range: at every size the best hand-crafted pipeline's mean leads the best learned one."
+    return (f"the best learned mean leads the best hand-crafted mean at {', '.join(f'{n:,}' for n in ahead)} "
+            "training images (means only; the claim above applies the rule).")

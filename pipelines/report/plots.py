@@ -1,0 +1,88 @@
+"""The report's figures (matplotlib, Agg, written atomically). Error bars are 95% confidence intervals."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..figures import _figure_module, save_figure
+
+
+def scatter(ok: pd.DataFrame, path: Path) -> Path | None:
+    """Accuracy against whole-pipeline wall time, one point per row."""
+    ok = ok[ok.total_seconds > 0]
+    if ok.empty:
+        return None
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    markers = {"handcrafted": "o", "learned": "^"}
+    colors = {"cpu": "tab:blue", "cuda": "tab:red"}
+    for (family, device), group in ok.groupby(["family", "device"]):
+        ax.scatter(group.total_seconds, group.test_accuracy, marker=markers.get(family, "s"), s=60,
+                   color=colors.get(device, "gray"), label=f"{family}, {device}")
+        for r in group.drop_duplicates(["pipeline", "preset"]).itertuples():
+            ax.annotate(f"{r.pipeline} ({r.preset})", (r.total_seconds, r.test_accuracy), fontsize=8,
+                        xytext=(5, 3), textcoords="offset points")
+    from matplotlib.ticker import ScalarFormatter
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xlabel("wall time of the whole pipeline (seconds, log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Accuracy against time, one point per result row (every seed)")
+    ax.margins(x=0.15, y=0.08)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="center left", fontsize=9)
+    return save_figure(fig, path)
+
+
+def curve_plot(agg: pd.DataFrame, full: pd.DataFrame, learned: set, path: Path) -> Path:
+    """Learning curves: one line per arm (dashed for learned), open markers for summary.csv's full-data rows."""
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {}
+    for arm, g in agg.groupby("arm", sort=False):
+        line = ax.errorbar(g.n_train, g.test_accuracy_mean, yerr=g.test_accuracy_half.fillna(0), marker="o",
+                           linestyle="--" if arm in learned else "-", capsize=3, label=arm)
+        colours[arm] = line.lines[0].get_color()
+    for p in full.itertuples():
+        ax.plot(p.n_train, p.test_accuracy_mean, marker="o", markersize=8, markerfacecolor="none",
+                color=colours.get(p.arm, "black"), linestyle="none",
+                label=f"{p.arm} (summary.csv, preset {p.preset})" if p.arm not in colours else None)
+    if not full.empty:
+        ax.plot([], [], marker="o", markerfacecolor="none", color="grey", linestyle="none",
+                label="open: full-data rows of summary.csv (mean over seeds)")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images (log scale)")
+    ax.set_ylabel("test accuracy (mean, 95% CI over seeds)")
+    ax.set_title("Learning curves: hand-crafted (solid) and learned (dashed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return save_figure(fig, path)
+
+
+def bar_plot(agg: pd.DataFrame, path: Path, title: str, with_train: bool = False, hue: str | None = None) -> Path:
+    """Test accuracy per arm (and eval-mode train accuracy beside it), mean with 95% CI."""
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(agg) + 2), 4.5))
+    x = np.arange(len(agg))
+    width = 0.4 if with_train else 0.6
+    palette = dict(zip(agg[hue].unique(), ("tab:grey", "tab:blue", "tab:green", "tab:purple"))) if hue else {}
+    colours = [palette[v] for v in agg[hue]] if hue else "tab:blue"
+    bars = ax.bar(x, agg.test_accuracy_mean, width, yerr=agg.test_accuracy_half.fillna(0), capsize=3,
+                  label="test", color=colours)
+    ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
+    if hue:
+        from matplotlib.patches import Patch
+        ax.legend(handles=[Patch(color=c, label=v) for v, c in palette.items()], fontsize=9, title=hue)
+    if with_train:
+        bars = ax.bar(x + width, agg.train_accuracy_mean, width, yerr=agg.train_accuracy_half.fillna(0), capsize=3,
+                      label="train (eval mode)", color="tab:orange")
+        ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2, label_type="center", color="white")
+        ax.legend(fontsize=9, loc="lower right")
+    ax.set_xticks(x + (width / 2 if with_train else 0), agg.label, rotation=20, ha="right", fontsize=9)
+    ax.set_ylabel("accuracy (mean, 95% CI over seeds)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)

@@ -1,0 +1,153 @@
+"""The report's sections, one function each. ``build`` runs each in isolation: a section whose input is bad
+becomes a one-line note in the report, and the others are still written."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import REGISTRY
+from ..figures import _figure_module, save_figure
+from ..results import artifact_path
+from .claims import (DELTA, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins, comparable)
+from .experiments import EXPERIMENTS
+from .inputs import Inputs
+from .plots import scatter
+from .stats import mean_ci
+from .tables import flag, fmt, md_table, pm
+
+ANCHORS = [  # published figures, never measured here
+    ("AlexNet on Fashion-MNIST, V100 (d2l 8.1)", "0.882 test accuracy at 4.2k img/s", "d2l.ai, ch. 8.1"),
+    ("LeNet on Fashion-MNIST (d2l 7.6)", "0.789 test accuracy", "d2l.ai, ch. 7.6"),
+    ("RBF SVC on pixels", "0.897 test accuracy", "Xiao et al. 2017, Fashion-MNIST benchmark"),
+    ("Linear SVC on pixels", "0.839 test accuracy", "Xiao et al. 2017, Fashion-MNIST benchmark"),
+    ("Best reported HOG + SVM on Fashion-MNIST", "0.926 test accuracy", "Fashion-MNIST benchmark table"),
+    ("ILSVRC-2012 top-5 error", "SuperVision (AlexNet) 15.3% against ISI (SIFT + FV) 26.2%",
+     "Krizhevsky et al. 2012; ILSVRC-2012 results"),
+]
+
+
+def results_section(inp: Inputs) -> str:
+    """One line per (pipeline, preset, device): mean ± 95% CI over its seeds, times as means."""
+    ok = inp.ok
+    usable = set(comparable(ok).index) if len(ok) else set()
+    rows = []
+    for (pipeline, preset, device), g in ok.groupby(["pipeline", "preset", "device"]):
+        acc = mean_ci(g.test_accuracy)
+        first = g.iloc[0]
+        rows.append([acc.mean, f"`{pipeline}`", first.family, preset, f"{device} ({first.device_name})",
+                     f"{fmt(first.n_train)} / {fmt(first.n_test)}", fmt(g.epochs.mean(), 2),
+                     pm(acc.mean, acc.hi - acc.mean), len(g), fmt(g.fit_seconds.mean(), 1),
+                     fmt(g.total_seconds.mean(), 1), fmt(g.train_images_per_second.mean(), 1),
+                     "yes" if set(g.index) <= usable else "no (subset or truncated)"])
+    rows.sort(key=lambda r: (r[2], -r[0]))
+    header = ["pipeline", "family", "preset", "device", "train / test", "epochs", "test acc (mean ± 95% CI)",
+              "seeds", "fit s", "total s", "train img/s", "enters verdicts"]
+    table = md_table(header, [r[1:] for r in rows]) if rows else "_No ok rows yet: run `python runner.py --all`._"
+    failed = inp.summary[inp.summary.status != "ok"]
+    note = "" if failed.empty else "\n\nFailed rows: " + "; ".join(
+        f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}): {r.error}" for r in failed.itertuples())
+    dirty = ok[flag(ok, "git_dirty").eq(True)]
+    if len(dirty):
+        note += f"\n\n{len(dirty)} row(s) ran on code that differed from their recorded commit (`git_dirty`)."
+    anchors = md_table(["published anchor (not measured here)", "figure", "source"], [list(a) for a in ANCHORS])
+    return (f"{table}{note}\n\nTimes are means over seeds; `seeds` counts rows. A row *enters verdicts* only when it "
+            f"trained on the full training set, scored the full test set and was not cut short by a time budget."
+            f"\n\n{anchors}")
+
+
+def time_section(inp: Inputs) -> str:
+    path = scatter(inp.ok, inp.figures / "accuracy_vs_time.png")
+    return f"![accuracy vs time](figures/{path.name})" if path else "_No rows yet._"
+
+
+def experiment_header(exp: dict) -> str:
+    seeds = exp.get("seeds")
+    budget = f", time budget {exp['time_budget']:g} s per run" if exp.get("time_budget") else ""
+    dirty = " (code differed from it)" if exp.get("git_dirty") else ""
+    return (f"_{exp['description']}. Size `{exp['size']}`, {exp['dataset']}, on {exp['device']} "
+            f"({exp['device_name']}), seeds {seeds}{budget}{', torch.compile' if exp.get('compile') else ''}, "
+            f"{exp['seconds']:.0f} s, started {exp['started_at']}"
+            + (f", commit `{exp['git_commit']}`{dirty}" if exp.get("git_commit") else "") + "._")
+
+
+def experiments_section(inp: Inputs) -> str:
+    parts = []
+    for name, experiment in EXPERIMENTS.items():
+        exp = inp.experiments.get(name)
+        body = isolated(lambda: f"{experiment_header(exp)}\n\n{experiment.body(inp, exp)}", name) if exp else \
+            f"_Not run yet: `python runner.py --experiment {name}`._"
+        parts.append(f"### {experiment.title}\n\n{body}")
+    parts.append(f"### Hardware: AlexNet on CPU and GPU\n\n{hardware_section(inp)}")
+    return "\n\n".join(parts)
+
+
+def hardware_section(inp: Inputs) -> str:
+    alex = inp.ok[(inp.ok.pipeline == "alexnet") & inp.ok.train_images_per_second.notna()]
+    rows = [[r.device, r.device_name, r.preset, fmt(r.train_images_per_second, 1), r.notes] for r in alex.itertuples()]
+    missing = [d for d in ("cpu", "cuda") if d not in set(alex.device)]
+    note = ("" if not missing else f"\n\nMissing: no AlexNet row on {' or '.join(missing)} yet"
+            + (" (run `python runner.py --only alexnet --gpu` on a CUDA machine, then `--report`)."
+               if "cuda" in missing else "."))
+    table = md_table(["device", "name", "preset", "train img/s", "notes"], rows) if rows else "_No AlexNet rows._"
+    return table + note
+
+
+def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
+    out = claim_learned_wins(inp.ok)
+    out += [v for v in (e.verdict(inp.experiments.get(n)) for n, e in EXPERIMENTS.items()) if v is not None]
+    return out + [claim_gpu(inp.ok), claim_filters(inp.ok, filter_stats)]
+
+
+def claims_section(inp: Inputs, filter_stats: dict) -> str:
+    table = md_table(["claim", "evidence", "measured", "verdict", "why", "rule (declared before the runs)"],
+                     [v.cells() for v in verdicts(inp, filter_stats)])
+    return (f"How each verdict is reached is set out in [PROTOCOL.md](../PROTOCOL.md): settings chosen on a "
+            f"validation split, at least {MIN_SEEDS} seeds per experiment arm, 95% Student-t intervals, minimum "
+            f"effect δ = {DELTA}. The rule column is generated from the same constants the code uses.\n\n{table}")
+
+
+def confusion_section(inp: Inputs) -> str:
+    from sklearn.metrics import ConfusionMatrixDisplay
+    parts = []
+    for family in dict.fromkeys(e.family for e in REGISTRY.values()):
+        rows = inp.ok[inp.ok.family == family]
+        if rows.empty:
+            parts.append(f"_No {family} row._")
+            continue
+        best = rows.loc[rows.test_accuracy.idxmax()]
+        path = artifact_path(inp.results_dir, "predictions", best.pipeline, best.preset, best.device, best.seed)
+        if not path.exists():
+            parts.append(f"_No predictions saved for `{best.pipeline}`._")
+            continue
+        pred = np.load(path)
+        labels = sorted(set(np.unique(pred["y_true"])) | set(np.unique(pred["y_pred"])))
+        plt = _figure_module()
+        fig, ax = plt.subplots(figsize=(7.5, 6.5))
+        ConfusionMatrixDisplay.from_predictions(pred["y_true"], pred["y_pred"], labels=labels,
+                                                display_labels=class_names(best.dataset, labels), ax=ax,
+                                                colorbar=False, xticks_rotation=45)
+        ax.set_title(f"{best.pipeline} (preset {best.preset}, {best.device}, seed {best.seed}): "
+                     f"test accuracy {best.test_accuracy:.4f}")
+        save_figure(fig, inp.figures / f"confusion_{family}.png")
+        parts.append(f"Best single {family} row: `{best.pipeline}` (preset {best.preset}, {best.device}, seed "
+                     f"{best.seed}, test accuracy {fmt(best.test_accuracy)}).\n\n"
+                     f"![confusion {family}](figures/confusion_{family}.png)")
+    return "\n\n".join(parts)
+
+
+def class_names(dataset: str, labels: list) -> list[str]:
+    from ..data import FASHION_CLASSES
+    if "fashion" in str(dataset).lower() and max(labels) < len(FASHION_CLASSES):
+        return [FASHION_CLASSES[i] for i in labels]
+    return [str(i) for i in labels]
+
+
+def isolated(render: Callable[[], str], name: str) -> str:
+    """Run one section; a failure costs that section a one-line note."""
+    try:
+        return render()
+    except Exception as exc:  # a bad input costs its own section only
+        text = " ".join(str(exc).split())[:300]
+        return f"_Section {name} could not be built: {type(exc).__name__}: {text}_"
