@@ -144,12 +144,13 @@ def test_truncated_runs_leave_the_verdict_and_say_so():
 
 
 def curve_rows(gaps: dict[int, list[float]]) -> list[dict]:
-    """hog_svm at 0.8 everywhere; cnn28 at 0.8 - gap, per size and seed."""
+    """hog_svm at 0.8 everywhere; cnn28 at 0.8 - gap, per size and seed (validation as test)."""
     rows = []
     for n, gs in gaps.items():
         for s, g in enumerate(gs):
-            rows += [{"arm": "hog_svm", "n_train": n, "seed": s, "test_accuracy": 0.8},
-                     {"arm": "cnn28", "n_train": n, "seed": s, "test_accuracy": 0.8 - g}]
+            rows += [{"arm": "hog_svm", "n_train": n, "seed": s, "test_accuracy": 0.8, "validation_accuracy": 0.8},
+                     {"arm": "cnn28", "n_train": n, "seed": s, "test_accuracy": 0.8 - g,
+                      "validation_accuracy": 0.8 - g}]
     return rows
 
 
@@ -163,6 +164,16 @@ def curve_rows(gaps: dict[int, list[float]]) -> list[dict]:
 def test_data_claim_uses_every_size(gaps, verdict):
     v = EXPERIMENTS["data"].verdict(payload("data", curve_rows(gaps)))
     assert v.verdict == verdict, v.why
+
+
+def test_data_claim_chooses_each_sides_best_on_validation_not_test():
+    rows = curve_rows({500: [0.06, 0.05, 0.055], 2000: [0.03, 0.035, 0.025], 8000: [0.0, 0.005, -0.005]})
+    # pixels_svm tops the test set everywhere but not the validation images: it must not be chosen
+    rows += [{"arm": "pixels_svm", "n_train": r["n_train"], "seed": r["seed"], "test_accuracy": 0.99,
+              "validation_accuracy": 0.5} for r in rows if r["arm"] == "hog_svm"]
+    best, _ = EXPERIMENTS["data"].gaps(pd.DataFrame(rows))
+    assert set(best.hand) == {"hog_svm"}
+    assert EXPERIMENTS["data"].verdict(payload("data", rows)).verdict == SUPPORTED
 
 
 def test_anatomy_claim_reads_the_counts():

@@ -141,7 +141,7 @@ def _learned_vs_hand(dataset, preset, device, hand: dict, learned: dict) -> Verd
     if not hand:
         return Verdict(claim, "results table", "no comparable hand-crafted row", INCONCLUSIVE, NOT_RUN, LEARNED_RULE)
     (h, hs), (l, ls) = best(hand), best(learned)
-    effect = difference(ls, hs)
+    effect = difference(ls, hs, paired=False)  # across pipelines a seed shares nothing: never paired
     verdict, why = decide(effect)
     measured = (f"best learned `{l}` {np.mean(list(ls.values())):.4f} ({len(ls)} seeds) vs best hand-crafted "
                 f"`{h}` {np.mean(list(hs.values())):.4f} ({len(hs)} seeds)")

@@ -26,13 +26,13 @@ import pandas as pd
 
 from .. import REGISTRY
 from ..base import RunContext
-from ..data import Dataset
+from ..data import Dataset, validation_split
 from ..results import atomic_write_text, provenance
 from ..tuning import Tuning, chosen
 from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
                      TWO_ARM_RULE, Verdict, all_of, decide)
 from .plots import bar_plot, curve_plot
-from .stats import difference, mean_ci, slope
+from .stats import Estimate, difference, mean_ci, slope
 from .tables import aggregate, flag, fmt, md_table, pm, seeds_of
 
 
@@ -40,7 +40,6 @@ from .tables import aggregate, flag, fmt, md_table, pm, seeds_of
 class ExpSize:
     """How big an experiment runs. Training lengths are budgets fixed in advance, never tuned on results."""
     n_train: int
-    n_test: int | None               # None: the whole test set
     seeds: tuple[int, ...]
     epochs: int = 16                 # learned arms
     sizes: tuple[int, ...] = ()      # learning curves: training-set sizes
@@ -60,22 +59,37 @@ def arms_of(family: str) -> list[str]:
     return [n for n, e in REGISTRY.items() if e.family == family and runs_on_cpu(n)]
 
 
-def run_arm(data: Dataset, ctx: RunContext, pipeline: str, seed: int, n_train: int, n_test: int | None,
-            **overrides) -> dict:
-    """One pipeline run on a seeded subset, as the runner would run it; a diverged network scores chance."""
+def evaluation_view(data: Dataset) -> tuple[Dataset, int]:
+    """What experiment arms see: the validation split's training pool to train on, and as "test" images the
+    validation images followed by the real test images (so one prediction pass scores both); and how many
+    of those are validation images. Arms are chosen on the first part and scored on the second."""
+    val = validation_split(data)
+    view = Dataset(val.x_train, val.y_train, np.concatenate([val.x_test, data.x_test]),
+                   np.concatenate([val.y_test, data.y_test]), name=data.name, source=val.source,
+                   class_names=data.class_names)
+    return view, len(val.x_test)
+
+
+def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int, n_train: int, **overrides) -> dict:
+    """One pipeline run on a seeded subset of the pool, as the runner would run it, scored on the validation
+    and the test images; a diverged network scores chance on both."""
     from ..learned.trainer import TrainingError
+    data, n_val = view
     p = REGISTRY[pipeline].load()
     base = p.config(size_name(ctx.preset))  # the smoke preset's small codebooks and PCA for tiny runs
-    cfg = dataclasses.replace(base, n_train=n_train, n_test=n_test, **overrides)
+    cfg = dataclasses.replace(base, n_train=n_train, n_test=None, **overrides)
     sctx = dataclasses.replace(ctx, seed=seed, figures=False, checkpoints=False, resume=False)
     start = time.perf_counter()
     row = {"pipeline": pipeline, "seed": seed, "n_train": n_train, "diverged": False, "truncated": False}
     try:
         out = p.run(data, cfg, sctx)
     except TrainingError as exc:
-        return {**row, "test_accuracy": 1 / len(data.class_names), "train_accuracy": None, "diverged": True,
-                "error": str(exc), "seconds": time.perf_counter() - start}
-    return {**row, "n_train": out.n_train, "test_accuracy": out.test_accuracy, "train_accuracy": out.train_accuracy,
+        chance = 1 / len(data.class_names)
+        return {**row, "test_accuracy": chance, "validation_accuracy": chance, "train_accuracy": None,
+                "diverged": True, "error": str(exc), "seconds": time.perf_counter() - start}
+    hits = np.asarray(out.y_pred) == np.asarray(out.y_true)
+    return {**row, "n_train": out.n_train, "test_accuracy": float(hits[n_val:].mean()),
+            "validation_accuracy": float(hits[:n_val].mean()), "train_accuracy": out.train_accuracy,
             "seconds": time.perf_counter() - start, "epochs": out.epochs,
             "images_seen": out.extra.get("images_seen"), "truncated": bool(out.extra.get("truncated", False))}
 
@@ -92,7 +106,8 @@ class Experiment:
     def tunings(self) -> list[Tuning]:
         return []
 
-    def run(self, data: Dataset, ctx: RunContext, size: ExpSize, seeds: tuple[int, ...]) -> list[dict]:
+    def run(self, view: tuple[Dataset, int], ctx: RunContext, size: ExpSize, seeds: tuple[int, ...]) -> list[dict]:
+        """The rows of every arm and seed; ``view`` is ``evaluation_view(data)``."""
         raise NotImplementedError
 
     def judge(self, rows: pd.DataFrame, exp: dict) -> tuple[str, str, str]:
@@ -110,9 +125,13 @@ class Experiment:
                            f"{NOT_RUN}: `python runner.py --experiment {self.name}`", self.rule)
         rows = pd.DataFrame(exp["rows"])
         cut = flag(rows, "truncated").eq(True)
-        measured, verdict, why = self.judge(rows[~cut], exp)
+        point = [c for c in ("seed", "n_train") if c in rows]
+        hit = rows[point].apply(tuple, axis=1).isin(set(rows.loc[cut, point].apply(tuple, axis=1))) if cut.any() \
+            else cut
+        measured, verdict, why = self.judge(rows[~hit], exp)
         if cut.any():
-            why += f"; {int(cut.sum())} budget-truncated run(s) left out"
+            why += (f"; {int(cut.sum())} budget-truncated run(s) left out, with every arm's run of the same seed "
+                    f"({int(hit.sum())} runs in all), so arms stay paired")
         return Verdict(self.claim, self.name, measured, verdict, why, self.rule)
 
 
@@ -124,7 +143,7 @@ class Features(Experiment):
     claim = "With the same linear classifier, better features (HOG, SIFT encodings) beat raw pixels."
     control = "pixels_svm"
     rule = f"each feature arm − `{control}`, paired by seed: {TWO_ARM_RULE}; combined: {ALL_OF_RULE}"
-    sizes = {"smoke": ExpSize(600, 500, (0, 1)), "cpu": ExpSize(10_000, None, FAST)}
+    sizes = {"smoke": ExpSize(600, (0, 1)), "cpu": ExpSize(10_000, FAST)}
 
     @staticmethod
     def arms() -> list[str]:
@@ -133,8 +152,8 @@ class Features(Experiment):
         return [n for n in arms_of("handcrafted")
                 if type(REGISTRY[n].load()).classifier is HandcraftedPipeline.classifier]
 
-    def run(self, data, ctx, size, seeds):
-        return [{"arm": n, **run_arm(data, ctx, n, s, size.n_train, size.n_test)} for s in seeds for n in self.arms()]
+    def run(self, view, ctx, size, seeds):
+        return [{"arm": n, **run_arm(view, ctx, n, s, size.n_train)} for s in seeds for n in self.arms()]
 
     def judge(self, rows, exp):
         agg = aggregate(rows, ["arm"])
@@ -152,11 +171,12 @@ class DataCurve(Experiment):
     name, title = "data", "Data: learning curves"
     description = "learning curves: test accuracy against training-set size, hand-crafted and learned"
     claim = "CNNs need much data: with few images hand-crafted features win, and the gap closes as data grows."
-    rule = (f"gap = best hand-crafted − best learned (best by mean at each size; per seed, paired). (a) gap at the "
-            f"smallest size and (b) closing rate = −slope of the gap against log10(images), per decade: each by "
-            f"the two-arm rule ({TWO_ARM_RULE}); combined: {ALL_OF_RULE}")
-    sizes = {"smoke": ExpSize(600, 500, (0, 1), epochs=2, sizes=(200, 600), min_steps=20),
-             "cpu": ExpSize(0, None, CPU_SEEDS, epochs=8, sizes=(500, 2000, 8000, 20000), fast_up_to=2000,
+    rule = (f"gap = best hand-crafted − best learned test accuracy, per seed (each side's best by mean validation "
+            f"accuracy at each size). (a) the gap at the smallest size, paired by seed; (b) the closing rate, −slope "
+            f"of the gap against log10(images) per decade, one slope per seed run at every size: each by the two-arm "
+            f"rule ({TWO_ARM_RULE}); combined: {ALL_OF_RULE}")
+    sizes = {"smoke": ExpSize(600, (0, 1), epochs=2, sizes=(200, 600), min_steps=20),
+             "cpu": ExpSize(0, CPU_SEEDS, epochs=8, sizes=(500, 2000, 8000, 20000), fast_up_to=2000,
                             min_steps=800)}
 
     @staticmethod
@@ -171,44 +191,52 @@ class DataCurve(Experiment):
             return seeds
         return FAST if n <= size.fast_up_to else size.seeds
 
-    def run(self, data, ctx, size, seeds):
+    def run(self, view, ctx, size, seeds):
         rows = []
         for n in size.sizes:
             for s in self.seeds_at(n, size, seeds):
-                rows += [{"arm": a, **run_arm(data, ctx, a, s, n, size.n_test)} for a in arms_of("handcrafted")]
+                rows += [{"arm": a, **run_arm(view, ctx, a, s, n)} for a in arms_of("handcrafted")]
                 for a in arms_of("learned"):
                     batch = REGISTRY[a].load().config("cpu").batch_size
-                    rows.append({"arm": a, **run_arm(data, ctx, a, s, n, size.n_test,
-                                                     epochs=self.epochs_for(n, size, batch))})
+                    rows.append({"arm": a, **run_arm(view, ctx, a, s, n, epochs=self.epochs_for(n, size, batch))})
         return rows
 
     @staticmethod
     def gaps(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Per size: the best arm of each side (by mean), and the per-seed gap between them."""
-        agg = aggregate(rows, ["arm", "n_train"])
+        """Per size: each side's best arm, chosen by mean *validation* accuracy (the test set never chooses), and
+        the per-seed gap between their test accuracies."""
+        agg = aggregate(rows, ["arm", "n_train"], values=("validation_accuracy",))
         agg["side"] = ["learned" if REGISTRY[a].family == "learned" else "hand" for a in agg.arm]
-        best = agg.loc[agg.groupby(["n_train", "side"]).test_accuracy_mean.idxmax()]
-        best = best.pivot(index="n_train", columns="side", values="arm").dropna()
+        best = agg.loc[agg.groupby(["n_train", "side"]).validation_accuracy_mean.idxmax()]
+        best = best.pivot(index="n_train", columns="side", values="arm").reindex(columns=["hand", "learned"]).dropna()
         per_seed = []
         for n, b in best.iterrows():
             h = seeds_of(rows, "arm", b.hand, n_train=n)
             l = seeds_of(rows, "arm", b.learned, n_train=n)
             per_seed += [{"n_train": n, "seed": s, "gap": h[s] - l[s]} for s in sorted(set(h) & set(l))]
-        return best, pd.DataFrame(per_seed)
+        return best, pd.DataFrame(per_seed, columns=["n_train", "seed", "gap"])
 
     def judge(self, rows, exp):
         best, gaps = self.gaps(rows)
-        if best.empty:
+        if gaps.empty:
             return "no size with both sides", INCONCLUSIVE, NOT_RUN
         means = gaps.groupby("n_train").gap.mean()
         measured = "; ".join(f"{int(n):,}: gap {g:+.3f} ({best.loc[n].hand} vs {best.loc[n].learned})"
                              for n, g in means.items())
         small = gaps[gaps.n_train == gaps.n_train.min()]
         lead = dataclasses.replace(mean_ci(small.gap), method="paired t")
-        rate = slope(np.log10(gaps.n_train), gaps.gap)
-        closing = dataclasses.replace(rate, mean=-rate.mean, lo=-rate.hi, hi=-rate.lo)
         return (measured, *all_of([("hand-crafted lead at the smallest size", *decide(lead)),
-                                   ("gap closes per decade of data", *decide(closing))]))
+                                   ("gap closes per decade of data", *decide(self.closing(gaps)))]))
+
+    @staticmethod
+    def closing(gaps: pd.DataFrame) -> Estimate:
+        """−slope of the gap against log10(images), one slope per seed measured at every size (a seed's subsets
+        are nested, so its points are not independent), then the mean and t interval over those seeds."""
+        sizes = gaps.n_train.nunique()
+        per_seed = [-slope(np.log10(g.n_train), g.gap).mean for _, g in gaps.groupby("seed") if len(g) == sizes]
+        est = mean_ci(per_seed)
+        return dataclasses.replace(est, method="per-seed slopes") if sizes >= 2 else Estimate(
+            float("nan"), float("nan"), float("nan"), 0)
 
     def body(self, inp, exp):
         rows = pd.DataFrame(exp["rows"])
@@ -240,7 +268,7 @@ class Activation(Experiment):
             f"seed: {TWO_ARM_RULE}; combined over networks: {ALL_OF_RULE}")
     activations = ("sigmoid", "relu")
     lr_grid = (0.03, 0.1, 0.3, 0.9)
-    sizes = {"smoke": ExpSize(600, 500, (0, 1), epochs=2), "cpu": ExpSize(10_000, None, FAST, epochs=16)}
+    sizes = {"smoke": ExpSize(600, (0, 1), epochs=2), "cpu": ExpSize(10_000, FAST, epochs=16)}
 
     def tunings(self):
         size = self.sizes["cpu"]
@@ -248,14 +276,14 @@ class Activation(Experiment):
                        {"n_train": size.n_train, "epochs": size.epochs, "model_kwargs": (("activation", a),)})
                 for m in arms_of("learned") for a in self.activations]
 
-    def run(self, data, ctx, size, seeds):
+    def run(self, view, ctx, size, seeds):
         rows = []
         for s in seeds:
             for t in self.tunings():
                 model, act = t.pipeline, dict(t.fixed["model_kwargs"])["activation"]
                 lr = chosen(t.name)["lr"]
                 rows.append({"arm": f"{model} {act}", "model": model, "activation": act, "lr": lr,
-                             **run_arm(data, ctx, model, s, size.n_train, size.n_test, epochs=size.epochs, lr=lr,
+                             **run_arm(view, ctx, model, s, size.n_train, epochs=size.epochs, lr=lr,
                                        model_kwargs=t.fixed["model_kwargs"])})
         return rows
 
@@ -264,8 +292,8 @@ class Activation(Experiment):
         for model, g in rows.groupby("model", sort=False):
             r, s = seeds_of(g, "activation", "relu"), seeds_of(g, "activation", "sigmoid")
             lr = dict(zip(g.activation, g.lr))
-            measured.append(f"{model}: ReLU {mean_of(r):.4f} (lr {lr['relu']}) vs sigmoid {mean_of(s):.4f} "
-                            f"(lr {lr['sigmoid']})")
+            measured.append(f"{model}: ReLU {mean_of(r):.4f} (lr {lr.get('relu')}) vs sigmoid {mean_of(s):.4f} "
+                            f"(lr {lr.get('sigmoid')})")
             parts.append((model, *decide(difference(r, s))))
         return "; ".join(measured), *all_of(parts)
 
@@ -279,12 +307,12 @@ class Ablation(Experiment):
     """One network with one switch on and off; every other setting is its tuned ``cpu`` preset's."""
     model = "cnn28"
     arms: dict[str, dict]  # label -> the switch's overrides; the first arm is the switch on
-    sizes = {"smoke": ExpSize(600, 500, (0, 1), epochs=2), "cpu": ExpSize(10_000, None, FAST, epochs=16)}
+    sizes = {"smoke": ExpSize(600, (0, 1), epochs=2), "cpu": ExpSize(10_000, FAST, epochs=16)}
     plot_title: str
 
-    def run(self, data, ctx, size, seeds):
-        return [{"arm": label, **run_arm(data, ctx, self.model, s, size.n_train, size.n_test, epochs=size.epochs,
-                                         **overrides)} for s in seeds for label, overrides in self.arms.items()]
+    def run(self, view, ctx, size, seeds):
+        return [{"arm": label, **run_arm(view, ctx, self.model, s, size.n_train, epochs=size.epochs, **overrides)}
+                for s in seeds for label, overrides in self.arms.items()]
 
     def per_arm(self, rows: pd.DataFrame, value: str = "test_accuracy") -> tuple[dict, dict]:
         on, off = self.arms
@@ -308,11 +336,15 @@ class Dropout(Ablation):
     plot_title = "with and without dropout"
 
     def judge(self, rows, exp):
-        on, off = self.per_arm(rows.assign(gap=rows.train_accuracy - rows.test_accuracy), "gap")
+        rows = rows.assign(gap=pd.to_numeric(rows.train_accuracy, errors="coerce") - rows.test_accuracy)
+        no_gap = set(rows.seed[rows.gap.isna()])  # a diverged run has no train accuracy: drop its seed everywhere
+        rows = rows[~rows.seed.isin(no_gap)]
+        on, off = self.per_arm(rows, "gap")
         t_on, t_off = self.per_arm(rows)
         measured = (f"gap with dropout {mean_of(on):.4f} (test {mean_of(t_on):.4f}); without {mean_of(off):.4f} "
                     f"(test {mean_of(t_off):.4f}); test difference {difference(t_on, t_off).text()}")
-        return measured, *decide(difference(off, on))
+        verdict, why = decide(difference(off, on))
+        return measured, verdict, why + (f"; seeds without a gap (diverged) left out: {sorted(no_gap)}" if no_gap else "")
 
 
 class Augmentation(Ablation):
@@ -337,9 +369,9 @@ class Anatomy(Experiment):
              "compute.")
     rule = ("exact counts, no seeds: supported if the fully connected layers hold > 50% of the parameters and the "
             "convolutions > 50% of the forward FLOPs; else not supported")
-    sizes = {"smoke": ExpSize(0, 0, (0,)), "cpu": ExpSize(0, 0, (0,))}
+    sizes = {"smoke": ExpSize(0, (0,)), "cpu": ExpSize(0, (0,))}
 
-    def run(self, data, ctx, size, seeds):
+    def run(self, view, ctx, size, seeds):
         from ..learned.anatomy import layer_table
         return layer_table(batch=2 if ctx.preset == "smoke" else 16, repeats=1 if ctx.preset == "smoke" else 3)
 
@@ -385,7 +417,7 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, 
     seeds = tuple(seeds) if seeds else size.seeds
     prov, started_at = provenance(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
-    rows = exp.run(data, ctx, size, seeds)
+    rows = exp.run(evaluation_view(data), ctx, size, seeds)
     payload = {"experiment": name, "description": exp.description, "size": size_name(ctx.preset),
                "config": dataclasses.asdict(size), "seeds": sorted({r.get("seed", 0) for r in rows}),
                "device": ctx.device.kind, "device_name": ctx.device.name, "dataset": data.name,

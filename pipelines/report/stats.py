@@ -49,10 +49,10 @@ def mean_ci(values) -> Estimate:
     return Estimate(mean, mean - half, mean + half, n, "mean")
 
 
-def difference(a: dict, b: dict) -> Estimate:
-    """a - b for two arms given as {seed: value}: paired by seed when both ran the same seeds (the same
-    training subset per seed), else Welch's unequal-variance interval."""
-    if set(a) == set(b) and len(a) >= 2:
+def difference(a: dict, b: dict, paired: bool = True) -> Estimate:
+    """a - b for two arms given as {seed: value}: paired by seed when ``paired`` and both ran the same seeds (the
+    same training subset per seed), else Welch's unequal-variance interval."""
+    if paired and set(a) == set(b) and len(a) >= 2:
         est = mean_ci([a[s] - b[s] for s in sorted(a)])
         return Estimate(est.mean, est.lo, est.hi, est.n, "paired t")
     xa, xb = np.asarray(list(a.values()), float), np.asarray(list(b.values()), float)
