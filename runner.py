@@ -221,6 +221,11 @@ def check_results_dir(folder: Path) -> None:
     except OSError as exc:
         raise UsageError(f"--results-dir {folder} is not writable ({exc.strerror or exc})") from None
     read_summary(folder / "summary.csv")
+    from pipelines.report.inputs import read_runs
+    problems: list[str] = []
+    read_runs(folder / "runs.jsonl", problems)
+    for problem in problems:
+        print(f"warning: {problem} (the report skips them; new lines are appended intact)", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:

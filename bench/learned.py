@@ -7,7 +7,8 @@ Reference path (d2l style): a ``DataLoader`` over per-image tensors, each image 
 (``F.interpolate``, bilinear), fp32, and a ``.item()`` loss/accuracy every batch.
 Fast path (what ``runner.py`` uses): uint8 data resident on the device, index-sliced batches, upsampling
 on the device, channels_last, bf16 autocast on CUDA, no host sync inside the loop.
-Both run ``--warmup`` untimed steps first; timers synchronize the GPU before reading the clock.
+Both run ``--warmup`` untimed steps first (the reference's loader workers start there, once); timers
+synchronize the GPU before reading the clock.
 
 Reference figures (2-core AMD EPYC dev machine, CPU, torch 2.13.0): see README "Learned side".
 """

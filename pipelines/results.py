@@ -167,8 +167,14 @@ def append_run(path: Path, row: ResultRow, config: dict) -> None:
     """Append one JSON line with the row and the full effective configuration."""
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"row": dataclasses.asdict(row), "config": config}
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
+    with open(path, "a+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell():  # a kill during an earlier append can leave a partial last line: never glue onto it
+            fh.seek(-1, os.SEEK_END)
+            lead = b"" if fh.read(1) == b"\n" else b"\n"
+        else:
+            lead = b""
+        fh.write(lead + (json.dumps(record, default=str) + "\n").encode())
         fh.flush()
         os.fsync(fh.fileno())
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import bars, run_cli, write_dataset
-from pipelines.results import ResultRow, upsert
+from pipelines.results import ResultRow, append_run, upsert
 
 GOOD = "pipeline,family,preset,dataset,seed,device,status\n"
 
@@ -149,3 +149,14 @@ def test_fewer_than_ten_classes_still_report(tmp_path):
                    "--results-dir", str(res)).returncode == 0
     proc = run_cli("--report", "--results-dir", str(res))
     assert proc.returncode == 0 and "could not be built" not in (res / "report.md").read_text()
+
+
+def test_an_append_after_a_partial_line_keeps_the_new_record(tmp_path):
+    from pipelines.report.inputs import read_runs
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"row": {"pipeline": "a"}, "config": {}}\n{"row": {"pipel')  # killed mid-append
+    append_run(path, ResultRow(pipeline="hog_svm", family="handcrafted", preset="smoke", dataset="bars", seed=0,
+                               device="cpu"), {"k": 1})
+    problems: list[str] = []
+    runs = read_runs(path, problems)
+    assert [r["row"]["pipeline"] for r in runs] == ["a", "hog_svm"] and "1 malformed" in problems[0]
