@@ -74,11 +74,11 @@ def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
 
 def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Each image its own random horizontal flip and its own crop of the 2-pixel zero-padded image, drawn
-    from ``gen`` on the host and applied on the device by one gather (no host sync)."""
+    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync."""
     n, h, w = x_uint8.shape
     dev = x_uint8.device
-    flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
-    dy, dx = (torch.randint(0, 5, (n,), generator=gen).to(dev) for _ in range(2))
+    flip = torch.rand(n, generator=gen, device=dev) < 0.5
+    dy, dx = (torch.randint(0, 5, (n,), generator=gen, device=dev) for _ in range(2))
     x = F.pad(torch.where(flip[:, None, None], x_uint8.flip(-1), x_uint8), (2, 2, 2, 2))
     rows = (dy[:, None] + torch.arange(h, device=dev))[:, :, None]
     cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, :]
@@ -172,7 +172,7 @@ class Trainer:
         cfg, dev = self.cfg, self.device
         perm = self._shard(epoch_permutation(len(x), self.ctx.seed, state.epoch, dev))
         bs = max(1, cfg.batch_size // dist.world_size())
-        gen = torch.Generator().manual_seed(self.ctx.seed * 7919 + state.epoch)
+        gen = torch.Generator(device=dev).manual_seed(self.ctx.seed * 7919 + state.epoch)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
         seen = 0
