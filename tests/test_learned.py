@@ -163,10 +163,11 @@ def test_nan_loss_fails_the_pipeline(tmp_path):
 
 
 def test_time_budget_stops_training_and_says_so(tmp_path):
-    cfg = dataclasses.replace(SMALL, epochs=1000, time_budget=3.0)  # a few epochs even on a loaded machine
+    cfg = dataclasses.replace(SMALL, epochs=1000, time_budget=1.0)
     result = _train(tmp_path, cfg)
-    assert 0 < result.state.epoch < 1000
-    assert result.state.train_seconds < 10
+    assert result.state.images_seen > 0 and result.state.epoch < 1000
+    assert result.state.history[-1]["complete"] is False  # stopped inside an epoch, by the budget
+    assert result.state.train_seconds < 30  # the budget, plus at most one step, even on a loaded machine
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and importlib.util.find_spec("torch.distributed.run") is None,
