@@ -175,7 +175,7 @@ class DataCurve(Experiment):
             f"accuracy at each size). (a) the gap at the smallest size, paired by seed; (b) the closing rate, −slope "
             f"of the gap against log10(images) per decade, one slope per seed run at every size: each by the two-arm "
             f"rule ({TWO_ARM_RULE}); combined: {ALL_OF_RULE}")
-    sizes = {"smoke": ExpSize(600, (0, 1), epochs=2, sizes=(200, 600), min_steps=20),
+    sizes = {"smoke": ExpSize(600, (0,), epochs=2, sizes=(200, 600), min_steps=20),
              "cpu": ExpSize(0, CPU_SEEDS, epochs=8, sizes=(500, 2000, 8000, 20000), fast_up_to=2000,
                             min_steps=800)}
 
