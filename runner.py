@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import math
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,8 @@ from pipelines import REGISTRY, distributed
 from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
 from pipelines.data import DataError, Dataset, load
 from pipelines.report.experiments import EXPERIMENTS
-from pipelines.results import ResultRow, append_run, has_ok_row, provenance, save_predictions, upsert
+from pipelines.results import (ResultRow, ResultsError, append_run, has_ok_row, provenance, read_summary,
+                               save_predictions, upsert)
 
 SHOWN = ["pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
@@ -35,9 +37,16 @@ class UsageError(Exception):
     """Bad command-line input; one-line message, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``error: ...``, exit 2), like every other bad input here."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see --help)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     names = ", ".join(REGISTRY)
-    p = argparse.ArgumentParser(
+    p = Parser(
         description="Run the cvbench-2012 pipelines on Fashion-MNIST and write results/summary.csv.",
         epilog=f"Pipelines: {names}. Presets: smoke (tiny, ~2 min for --all), cpu (default without --gpu; "
                "full data where affordable), paper (the chapter's recipes on full data; default with --gpu).")
@@ -203,11 +212,27 @@ def write_report(results_dir: Path) -> bool:
         return False
 
 
+def check_results_dir(folder: Path) -> None:
+    """Before any work: the folder can be written (a file is created and removed) and its summary.csv reads."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--results-dir {folder} is not writable ({exc.strerror or exc})") from None
+    read_summary(folder / "summary.csv")
+    from pipelines.report.inputs import read_runs
+    problems: list[str] = []
+    read_runs(folder / "runs.jsonl", problems)
+    for problem in problems:
+        print(f"warning: {problem} (the report skips them; new lines are appended intact)", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     device = select_device(args.gpu)
     distributed.init(device.kind)
     preset = args.preset or ("paper" if args.gpu else "cpu")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
+    check_results_dir(args.results_dir)
     ok = True
     if args.all or args.only or args.experiment:
         data = load(args.data_dir)
@@ -233,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             print_list()
             return 0
         return run(args)
-    except (UsageError, DeviceError, DataError) as exc:
+    except (UsageError, DeviceError, DataError, ResultsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -2,7 +2,7 @@
 
     python bench/data.py [--data-dir DIR] [--repeats 5]
 
-Reference: median 0.35 s over 5 loads from the Debian package's .gz files, 2-core AMD EPYC (dev machine).
+Reference figure: README "Data" (the measured median, the machine and the command).
 """
 from __future__ import annotations
 

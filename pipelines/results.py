@@ -47,6 +47,7 @@ class ResultRow:
     # What exactly ran (pipeline-specific; empty where it does not apply).
     precision: str = ""
     compiled: bool | None = None
+    compile_seconds: float | None = None  # torch.compile's compilation, outside fit_seconds
     images_seen: int | None = None
     time_budget_seconds: float | None = None
     truncated: bool | None = None       # training stopped by a time budget before its planned epochs
@@ -123,10 +124,29 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+class ResultsError(Exception):
+    """A results file that cannot be used as it is; one-line message naming the file and the fault."""
+
+
 def read_summary(path: Path) -> pd.DataFrame:
+    """``summary.csv`` as a frame, checked: it parses, holds the key columns and ``status``, and every seed is
+    an integer. Anything else is a ``ResultsError`` (the file is never rewritten to "repair" it)."""
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
-    return pd.read_csv(path, dtype={"seed": int}, keep_default_na=False, na_values=[""])
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise ResultsError(f"{path}: the file is empty (not even a header); move it away to start a new one") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise ResultsError(f"{path}: unreadable ({' '.join(str(exc).split())[:200]})") from None
+    missing = [c for c in KEY + ["status"] if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"{path}: missing column(s) {', '.join(missing)}; restore the file or move it away")
+    seeds = pd.to_numeric(frame.seed, errors="coerce")
+    if seeds.isna().any() or (seeds % 1 != 0).any():
+        line = int(seeds.isna().idxmax() if seeds.isna().any() else (seeds % 1 != 0).idxmax()) + 2
+        raise ResultsError(f"{path}: line {line}: the seed is blank or not an integer")
+    return frame.assign(seed=seeds.astype(int))
 
 
 def upsert(path: Path, row: ResultRow) -> pd.DataFrame:
@@ -147,8 +167,14 @@ def append_run(path: Path, row: ResultRow, config: dict) -> None:
     """Append one JSON line with the row and the full effective configuration."""
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"row": dataclasses.asdict(row), "config": config}
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
+    with open(path, "a+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell():  # a kill during an earlier append can leave a partial last line: never glue onto it
+            fh.seek(-1, os.SEEK_END)
+            lead = b"" if fh.read(1) == b"\n" else b"\n"
+        else:
+            lead = b""
+        fh.write(lead + (json.dumps(record, default=str) + "\n").encode())
         fh.flush()
         os.fsync(fh.fileno())
 

@@ -125,3 +125,62 @@ def test_same_seed_same_accuracy(tiny_dir, tmp_path):
                                                                      Path(tmp_path))).test_accuracy
             for _ in range(2)]
     assert accs[0] == accs[1]
+
+
+def fitted_on(images, sift):
+    """Each transformer with the input it takes (images or local descriptors), fitted."""
+    x, _ = images
+    return [(PixelFeatures().fit(x), x), (HOGFeatures(cell=7, nbins=6).fit(x), x), (DenseSIFT(step=8).fit(x), x),
+            (BagOfVisualWords(n_words=8, n_sample=2000, random_state=0).fit(sift), sift),
+            (FisherVectors(n_components=4, pca_dim=8, n_sample=2000, random_state=0).fit(sift), sift)]
+
+
+def test_transformers_reject_bad_input_with_a_value_error(images, sift):
+    for est, good in fitted_on(images, sift):
+        bad_nan = good.astype(np.float32)
+        bad_nan[0, 0, 0] = np.nan
+        for bad, needle in ((bad_nan, "NaN"), (good[0], "shape"), (good.astype(object), "numeric"),
+                            (good[:, :0], "non-empty")):
+            with pytest.raises(ValueError, match=needle):
+                est.transform(bad)
+        with pytest.raises(ValueError, match="empty"):
+            clone(est).fit(good[:0])
+
+
+def test_an_empty_batch_transforms_to_zero_rows_of_the_right_width(images, sift):
+    for est, good in fitted_on(images, sift):
+        full, empty = est.transform(good[:3]), est.transform(good[:0])
+        assert empty.shape == (0, *full.shape[1:]), type(est).__name__
+
+
+# scikit-learn's estimator checks feed 2-D tabular data (n_samples, n_features); these transformers take 3-D
+# stacks of images (n, h, w) or of local descriptors (n, keypoints, d), which no tag lets the checks generate.
+NEEDS_2D_INPUT = {
+    "check_complex_data", "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimator_sparse_tag",
+    "check_estimators_dtypes", "check_estimators_empty_data_messages", "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf", "check_estimators_overwrite_params", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_1sample", "check_fit2d_predict1d",
+    "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
+    "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input", "check_transformer_data_not_an_array", "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+}
+
+
+@pytest.mark.parametrize("est", [PixelFeatures(), HOGFeatures(), DenseSIFT(), BagOfVisualWords(n_words=4),
+                                 FisherVectors(n_components=2, pca_dim=4)], ids=lambda e: type(e).__name__)
+def test_scikit_learn_estimator_checks_that_apply(est):
+    """Every check that does not need 2-D tabular input passes (cloning, params, repr, tags, unfitted use...)."""
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(est, on_fail=None)
+    failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    passed = {r["check_name"] for r in results if r["status"] == "passed"}
+    assert failed <= NEEDS_2D_INPUT, failed - NEEDS_2D_INPUT
+    assert {"check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
+            "check_estimator_cloneable", "check_parameters_default_constructible"} <= passed

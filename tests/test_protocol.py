@@ -2,7 +2,6 @@
 verdict for every claim (edge cases included), the validation split, stored tuning choices, provenance."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re

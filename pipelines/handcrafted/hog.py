@@ -48,7 +48,8 @@ class HogKernelConfig(HogConfig):
 
 class HogKernelSvm(HogSvm):
     """HOG into an exact RBF ``SVC`` (libsvm, one-vs-one). In the ``cpu`` preset the HOG vector is first
-    projected to 256 PCA dimensions, which makes the exact kernel ~10x cheaper; ``paper`` uses the full HOG vector."""
+    projected to PCA dimensions (size chosen on validation), which makes each kernel evaluation several times
+    cheaper; ``paper`` uses the full HOG vector."""
     Config = HogKernelConfig
     draw = HandcraftedPipeline.draw  # hog_svm already draws the glyphs
     grid = {"pca_dim": (128, 256), "C": (3.0, 10.0, 30.0)}  # gamma: scikit-learn's "scale", fixed in advance

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import alexnet
+from .trainer import sync
 
 
 def analytic_params(layer: nn.Module) -> int:
@@ -41,21 +42,23 @@ def torch_flops(layer: nn.Module, x: torch.Tensor) -> int:
 
 
 def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """Median forward time in milliseconds."""
+    """Median forward time in milliseconds on ``x``'s device, synchronised before each clock read."""
     times = []
     for _ in range(repeats + 1):  # the first call warms up
+        sync(x.device)
         start = time.perf_counter()
         layer(x)
+        sync(x.device)
         times.append(time.perf_counter() - start)
     return 1000 * sorted(times[1:])[len(times[1:]) // 2]
 
 
 @torch.inference_mode()
-def layer_table(batch: int = 16, repeats: int = 3) -> list[dict]:
-    """One row per layer of AlexNet-224 (per image, except ``forward_ms`` which is for ``batch`` images)."""
+def layer_table(batch: int = 16, repeats: int = 3, device: str = "cpu") -> list[dict]:
+    """One row per layer of AlexNet-224 (per image, except ``forward_ms``: ``batch`` images on ``device``)."""
     torch.manual_seed(0)
-    model = alexnet().eval()
-    x = torch.rand(batch, 1, 224, 224)
+    model = alexnet().eval().to(device)
+    x = torch.rand(batch, 1, 224, 224, device=device)
     rows = []
     for i, layer in enumerate(model):
         y = layer(x)
@@ -65,6 +68,7 @@ def layer_table(batch: int = 16, repeats: int = 3) -> list[dict]:
                      "params_torch": sum(p.numel() for p in layer.parameters()),
                      "flops": analytic_flops(layer, shape),
                      "flops_torch": torch_flops(layer, x[:1]),
+                     "device": str(x.device),
                      "activation_bytes": 4 * int(torch.tensor(shape).prod()),
                      "forward_ms": time_layer(layer, x, repeats), "batch": batch})
         x = y

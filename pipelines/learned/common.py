@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .. import distributed as dist
-from ..base import DeviceInfo, Outcome, Pipeline, RunContext
+from ..base import Outcome, Pipeline, RunContext
 from ..data import Dataset, split
 from ..figures import filter_grid
 from ..results import artifact_path, save_array
@@ -40,6 +40,7 @@ class LearnedPipeline(Pipeline):
             self.draw_filters(result.model, ctx, test_acc)
         extra = {"precision": result.precision, "compiled": result.compiled, "images_seen": st.images_seen,
                  "time_budget_seconds": budget, "truncated": st.epoch < cfg.epochs,
+                 "compile_seconds": None if result.compile_seconds is None else round(result.compile_seconds, 3),
                  "notes": self.notes(cfg, st, budget, result.estimate_seconds)}
         return Outcome(
             test_accuracy=test_acc, n_train=len(x_tr), n_test=len(x_te), image_size=cfg.image_size,

@@ -14,7 +14,7 @@ RECIPE = TrainConfig(model="lenet", image_size=28, epochs=10, batch_size=256, lr
 class LeNetPipeline(LearnedPipeline):
     name = "lenet"
     presets = {
-        # Sigmoid LeNet at lr 0.9 needs a few hundred steps to leave chance; 12k x 8 epochs is ~375 steps.
+        # Sigmoid LeNet at lr 0.9 needs a few hundred steps to leave chance; 12k x 8 epochs is 375 steps.
         "smoke": TrainConfig(model="lenet", epochs=8, batch_size=256, lr=0.9, n_train=12000, n_test=2000),
         "cpu": RECIPE,
         "paper": RECIPE,

@@ -5,18 +5,16 @@
 - ``channels_last`` everywhere (oneDNN's convolutions on the CPU are faster in it too); on CUDA also bf16
   autocast where supported and ``cudnn.benchmark``; optional ``torch.compile``.
 - No host sync inside the batch loop: loss and correct counts accumulate on the device.
-- A checkpoint after every complete epoch (atomic), ``--resume`` continues from it; NaN/inf loss fails.
+- A checkpoint after every complete epoch (atomic, ``checkpoints.py``), ``--resume`` continues from it; NaN/inf
+  loss fails. Precision and device synchronisation live in ``precision.py``.
 - Under torchrun: DistributedDataParallel, each rank trains on its shard of the permutation.
 """
 from __future__ import annotations
 
 import inspect
 import math
-import os
 import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -26,7 +24,9 @@ from tqdm.auto import tqdm
 
 from .. import distributed as dist
 from ..base import TRAIN_SCORE_MAX, RunContext
+from .checkpoints import Checkpoints, unwrap
 from .models import MODELS
+from .precision import autocast_for, precision_for, sync
 
 PROBE_STEPS = 3  # batches after the first that time the estimate of the full recipe
 BUDGET_CHECK_EVERY = 1  # steps between time-budget checks (each is a collective under DDP)
@@ -64,23 +64,6 @@ class TrainState:
     history: list = field(default_factory=list)
 
 
-def precision_for(device: torch.device) -> str:
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16-autocast"
-    return "fp32"
-
-
-def autocast_for(device: torch.device):
-    if precision_for(device) == "bf16-autocast":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
     """uint8 (B, h, w) on any device -> float (B, 1, S, S) in [0, 1], bilinearly resized to S, channels_last."""
     x = x_uint8.unsqueeze(1).float().div_(255.0)
@@ -91,11 +74,11 @@ def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
 
 def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Each image its own random horizontal flip and its own crop of the 2-pixel zero-padded image, drawn
-    from ``gen`` on the host and applied on the device by one gather (no host sync)."""
+    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync."""
     n, h, w = x_uint8.shape
     dev = x_uint8.device
-    flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
-    dy, dx = (torch.randint(0, 5, (n,), generator=gen).to(dev) for _ in range(2))
+    flip = torch.rand(n, generator=gen, device=dev) < 0.5
+    dy, dx = (torch.randint(0, 5, (n,), generator=gen, device=dev) for _ in range(2))
     x = F.pad(torch.where(flip[:, None, None], x_uint8.flip(-1), x_uint8), (2, 2, 2, 2))
     rows = (dy[:, None] + torch.arange(h, device=dev))[:, :, None]
     cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, :]
@@ -144,47 +127,6 @@ def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp) -> torch.Tenso
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=x_uint8.device)
 
 
-class Checkpoints:
-    """One file per (pipeline, preset, device, seed), replaced atomically after each epoch."""
-
-    def __init__(self, folder: Path, key: str):
-        self.path = folder / f"{key}.pt"
-
-    def save(self, model, opt, state: TrainState, cfg: TrainConfig) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
-                   "config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
-                   "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-        tmp = self.path.with_suffix(".pt.tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, self.path)
-
-    def load(self, model, opt, cfg: TrainConfig) -> TrainState | None:
-        if not self.path.exists():
-            return None
-        try:
-            payload = torch.load(self.path, map_location="cpu", weights_only=False)
-            if payload["config"] != asdict(cfg):
-                raise TrainingError(f"checkpoint {self.path} was made with another configuration; "
-                                    "delete it or run without --resume to start afresh")
-            unwrap(model).load_state_dict(payload["model"])
-            opt.load_state_dict(payload["optimizer"])
-        except TrainingError:
-            raise
-        except Exception as exc:  # any unpickling/shape fault means the file is unusable
-            raise TrainingError(f"checkpoint {self.path} is corrupt ({type(exc).__name__}); "
-                                "delete it or run without --resume to start afresh") from None
-        torch.set_rng_state(payload["rng_cpu"])
-        if payload["rng_cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(payload["rng_cuda"])
-        return TrainState(**payload["state"])
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)
-    return getattr(model, "module", model)
-
-
 @dataclass
 class TrainResult:
     model: nn.Module
@@ -194,6 +136,7 @@ class TrainResult:
     precision: str
     compiled: bool
     estimate_seconds: float | None  # the full recipe's estimated training time on this device
+    compile_seconds: float | None = None  # torch.compile's first compilation, kept out of training time
 
 
 class Trainer:
@@ -216,7 +159,8 @@ class Trainer:
         return perm[: len(perm) - len(perm) % world][dist.rank()::world]
 
     def _out_of_time(self, start: float) -> bool:
-        """Budget check; under DDP the ranks agree (any rank out of time stops all)."""
+        """Budget check against training time (``start`` is this epoch's start shifted back by the training
+        time of earlier epochs, so checkpoint saves never count); under DDP the ranks agree."""
         late = time.perf_counter() - start > self.budget
         if dist.world_size() == 1:
             return late
@@ -228,7 +172,7 @@ class Trainer:
         cfg, dev = self.cfg, self.device
         perm = self._shard(epoch_permutation(len(x), self.ctx.seed, state.epoch, dev))
         bs = max(1, cfg.batch_size // dist.world_size())
-        gen = torch.Generator().manual_seed(self.ctx.seed * 7919 + state.epoch)
+        gen = torch.Generator(device=dev).manual_seed(self.ctx.seed * 7919 + state.epoch)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
         seen = 0
@@ -280,8 +224,10 @@ class Trainer:
         xt = torch.from_numpy(x_test).to(dev)
         model = build_model(cfg, dev)
         opt = make_optimizer(model, cfg)
-        state = (self.checkpoints.load(model, opt, cfg) if ctx.resume else None) or TrainState()
+        saved = self.checkpoints.load(model, opt, cfg) if ctx.resume else None
+        state = TrainState(**saved) if saved else TrainState()
         net = self._wrap(model)
+        compile_seconds = self._compile(net, x, y) if ctx.compile else None
         state = self._train(net, opt, x, y, state)
         sync(dev)
         start = time.perf_counter()
@@ -289,7 +235,19 @@ class Trainer:
         sync(dev)
         eval_seconds = time.perf_counter() - start
         return TrainResult(model, state, preds.cpu().numpy(), eval_seconds, precision_for(dev),
-                           bool(ctx.compile), self.estimate)
+                           bool(ctx.compile), self.estimate, compile_seconds)
+
+    def _compile(self, net, x, y) -> float:
+        """torch.compile compiles lazily; do it here, untimed by training: one forward and backward on a
+        batch, its gradients dropped (weights unchanged). Returns the seconds it took."""
+        sync(self.device)
+        start = time.perf_counter()
+        with self.amp:
+            loss = F.cross_entropy(net(prepare(x[:self.cfg.batch_size], self.cfg.image_size)), y[:self.cfg.batch_size])
+        loss.backward()
+        net.zero_grad(set_to_none=True)
+        sync(self.device)
+        return time.perf_counter() - start
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         net = model
@@ -301,17 +259,16 @@ class Trainer:
     def _train(self, net, opt, x, y, state: TrainState) -> TrainState:
         cfg, dev = self.cfg, self.device
         total = cfg.epochs * len(x)
-        start = time.perf_counter() - state.train_seconds
         with tqdm(total=total, initial=state.epoch * len(x), desc=f"{cfg.model} train", unit="img",
                   disable=not dist.is_main() or self.quiet, mininterval=1.0) as bar:
             while state.epoch < cfg.epochs:
                 sync(dev)
                 t0 = time.perf_counter()
                 before = state.images_seen
-                complete = self._run_epoch(net, opt, x, y, state, start, bar)
+                complete = self._run_epoch(net, opt, x, y, state, t0 - state.train_seconds, bar)
                 sync(dev)
                 elapsed = time.perf_counter() - t0
-                state.train_seconds = time.perf_counter() - start
+                state.train_seconds += elapsed  # training only: checkpoint saves below are not timed
                 if state.epoch > 0 or cfg.epochs == 1 or not complete:
                     state.timed_images += state.images_seen - before
                     state.timed_seconds += elapsed

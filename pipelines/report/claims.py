@@ -109,6 +109,10 @@ def per_seed(rows: pd.DataFrame) -> dict[str, dict[int, float]]:
     return {p: dict(zip(g.seed.astype(int), g.test_accuracy.astype(float))) for p, g in rows.groupby("pipeline")}
 
 
+def seeds_text(values: dict) -> str:
+    return f"{len(values)} seed{'' if len(values) == 1 else 's'}"
+
+
 def best(arms: dict[str, dict[int, float]]) -> tuple[str, dict[int, float]]:
     """The arm with the highest mean over its seeds."""
     name = max(arms, key=lambda a: np.mean(list(arms[a].values())))
@@ -143,8 +147,8 @@ def _learned_vs_hand(dataset, preset, device, hand: dict, learned: dict) -> Verd
     (h, hs), (l, ls) = best(hand), best(learned)
     effect = difference(ls, hs, paired=False)  # across pipelines a seed shares nothing: never paired
     verdict, why = decide(effect)
-    measured = (f"best learned `{l}` {np.mean(list(ls.values())):.4f} ({len(ls)} seeds) vs best hand-crafted "
-                f"`{h}` {np.mean(list(hs.values())):.4f} ({len(hs)} seeds)")
+    measured = (f"best learned `{l}` {np.mean(list(ls.values())):.4f} ({seeds_text(ls)}) vs best hand-crafted "
+                f"`{h}` {np.mean(list(hs.values())):.4f} ({seeds_text(hs)})")
     return Verdict(claim, "results table", measured, verdict, why, LEARNED_RULE)
 
 

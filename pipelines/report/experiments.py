@@ -29,7 +29,7 @@ from ..base import RunContext
 from ..data import Dataset, validation_split
 from ..results import atomic_write_text, provenance
 from ..tuning import Tuning, chosen
-from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
+from .claims import (ALL_OF_RULE, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
                      TWO_ARM_RULE, Verdict, all_of, decide)
 from .plots import bar_plot, curve_plot
 from .stats import Estimate, difference, mean_ci, slope
@@ -175,7 +175,7 @@ class DataCurve(Experiment):
             f"accuracy at each size). (a) the gap at the smallest size, paired by seed; (b) the closing rate, −slope "
             f"of the gap against log10(images) per decade, one slope per seed run at every size: each by the two-arm "
             f"rule ({TWO_ARM_RULE}); combined: {ALL_OF_RULE}")
-    sizes = {"smoke": ExpSize(600, (0, 1), epochs=2, sizes=(200, 600), min_steps=20),
+    sizes = {"smoke": ExpSize(600, (0,), epochs=2, sizes=(200, 600), min_steps=20),
              "cpu": ExpSize(0, CPU_SEEDS, epochs=8, sizes=(500, 2000, 8000, 20000), fast_up_to=2000,
                             min_steps=800)}
 
@@ -373,7 +373,9 @@ class Anatomy(Experiment):
 
     def run(self, view, ctx, size, seeds):
         from ..learned.anatomy import layer_table
-        return layer_table(batch=2 if ctx.preset == "smoke" else 16, repeats=1 if ctx.preset == "smoke" else 3)
+        from ..distributed import torch_device
+        return layer_table(batch=2 if ctx.preset == "smoke" else 16, repeats=1 if ctx.preset == "smoke" else 3,
+                           device=torch_device(ctx.device.kind))
 
     def judge(self, rows, exp):
         fc_params = rows[rows.layer == "Linear"].params.sum() / rows.params.sum()
@@ -387,10 +389,11 @@ class Anatomy(Experiment):
 
     def body(self, inp, exp):
         frame = pd.DataFrame(exp["rows"])
+        device = frame.device[0] if "device" in frame else "cpu"
         rows = [[r.index, r.layer, r.output_shape, fmt(int(r.params)), fmt(int(r.flops)), fmt(int(r.flops_torch)),
                  f"{r.activation_bytes / 1024:.1f}", f"{r.forward_ms:.2f}"] for r in frame.itertuples()]
         table = md_table(["#", "layer", "output", "params", "FLOPs (analytic)", "FLOPs (torch counter)",
-                          "activation KiB/img", f"forward ms (batch {int(frame.batch[0])})"], rows)
+                          "activation KiB/img", f"forward ms (batch {int(frame.batch[0])}, {device})"], rows)
         conv, fc = frame[frame.layer == "Conv2d"], frame[frame.layer == "Linear"]
         return (f"{table}\n\nTotals: {frame.params.sum():,} parameters ({fc.params.sum() / frame.params.sum():.1%} in "
                 f"the fully connected layers); {frame.flops.sum() / 1e9:.2f} GFLOPs per image forward "

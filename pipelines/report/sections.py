@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from .. import REGISTRY
 from ..figures import _figure_module, save_figure

@@ -1,0 +1,56 @@
+"""Checkpoint I/O of the learned side: one file per (pipeline, preset, device, seed), written atomically after
+each complete epoch, read back by ``--resume``; any fault is a one-line ``CheckpointError``."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be used (corrupt, or made with another configuration); one-line message."""
+
+
+class Checkpoints:
+    """One file per (pipeline, preset, device, seed), replaced atomically after each epoch."""
+
+    def __init__(self, folder: Path, key: str):
+        self.path = folder / f"{key}.pt"
+
+    def save(self, model, opt, state, cfg) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
+                   "config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
+                   "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        tmp = self.path.with_suffix(".pt.tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, self.path)
+
+    def load(self, model, opt, cfg) -> dict | None:
+        """Restore model, optimizer and RNG from the file; return the saved training state (a dict), or None."""
+        if not self.path.exists():
+            return None
+        try:
+            payload = torch.load(self.path, map_location="cpu", weights_only=False)
+            if payload["config"] != asdict(cfg):
+                raise CheckpointError(f"checkpoint {self.path} was made with another configuration; "
+                                  "delete it or run without --resume to start afresh")
+            unwrap(model).load_state_dict(payload["model"])
+            opt.load_state_dict(payload["optimizer"])
+        except CheckpointError:
+            raise
+        except Exception as exc:  # any unpickling/shape fault means the file is unusable
+            raise CheckpointError(f"checkpoint {self.path} is corrupt ({type(exc).__name__}); "
+                                  "delete it or run without --resume to start afresh") from None
+        torch.set_rng_state(payload["rng_cpu"])
+        if payload["rng_cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["rng_cuda"])
+        return payload["state"]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
