@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as st
 
 LEVEL = 0.95  # every interval in the report is a 95% interval
 
@@ -33,6 +32,7 @@ class Estimate:
 
 
 def t_quantile(df: float) -> float:
+    from scipy import stats as st  # imported here: the runner's start-up (e.g. on a bare GPU box) needs no scipy
     return float(st.t.ppf(0.5 + LEVEL / 2, df))
 
 
@@ -74,6 +74,7 @@ def slope(x, y) -> Estimate:
     if len(x) < 3 or len(set(x)) < 2:
         fit = np.polyfit(x, y, 1)[0] if len(set(x)) >= 2 else math.nan
         return Estimate(float(fit), math.nan, math.nan, len(x), "OLS slope")
+    from scipy import stats as st
     fit = st.linregress(x, y)
     half = t_quantile(len(x) - 2) * fit.stderr
     return Estimate(float(fit.slope), fit.slope - half, fit.slope + half, len(x), "OLS slope")
