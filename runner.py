@@ -85,11 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if bad:
         raise UsageError(f"unknown experiment {', '.join(bad)}; valid: {', '.join(EXPERIMENTS)}")
     args.experiment = list(EXPERIMENTS) if args.experiments else args.experiment
-    args.experiment_seeds = tuple(args.seeds) if args.seeds else ((args.seed,) if args.seed is not None else None)
-    args.seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed if args.seed is not None else 0]
+    given = list(dict.fromkeys(args.seeds)) if args.seeds else ([args.seed] if args.seed is not None else None)
+    args.experiment_seeds = tuple(given) if given else None  # None: each experiment's own seeds
+    args.seeds = given or [0]
     if args.time_budget is not None and not (math.isfinite(args.time_budget) and args.time_budget > 0):
         raise UsageError("--time-budget must be a positive, finite number of seconds")
-    bad_seeds = [s for s in (args.seeds or [args.seed]) if s is not None and not 0 <= s < 2**32]
+    bad_seeds = [s for s in args.seeds if not 0 <= s < 2**32]
     if bad_seeds:
         raise UsageError(f"seed {bad_seeds[0]} is out of range: seeds are integers from 0 to 2**32 - 1")
     return args

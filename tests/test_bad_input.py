@@ -137,6 +137,7 @@ def test_a_bad_experiment_file_costs_only_its_section(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (res / "report.md").read_text()
     assert "dropout.json: unreadable" in text and "Section augmentation could not be built" in text
+    assert "its file cannot be judged" in text  # the claims table is still written, that row says why
     assert "## 6. Errors" in text
 
 

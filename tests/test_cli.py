@@ -88,3 +88,13 @@ def test_seeds_write_one_row_per_seed(tiny_dir, tmp_path):
     assert report == ""  # --only writes rows; --report builds the report
     assert run_cli("--report", "--results-dir", str(out)).returncode == 0
     assert "| 2 |" in (out / "report.md").read_text()  # two seeds behind one results line
+
+
+def test_experiment_seeds_given_twice_run_once(tiny_dir, tmp_path):
+    out = tmp_path / "res"
+    proc = run_cli("--experiment", "dropout", "--preset", "smoke", "--seeds", "3", "3", "--data-dir", str(tiny_dir),
+                   "--results-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    import json
+    payload = json.loads((out / "experiments" / "dropout.json").read_text())
+    assert payload["seeds"] == [3] and len(payload["rows"]) == 2  # two arms, one seed, no duplicate

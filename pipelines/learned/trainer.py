@@ -33,7 +33,7 @@ BUDGET_CHECK_EVERY = 1  # steps between time-budget checks (each is a collective
 
 
 class TrainingError(Exception):
-    """Training cannot go on (NaN loss, unusable checkpoint); one-line message."""
+    """Training cannot go on (the loss became NaN or infinite); one-line message."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ GPU_SPEEDUP_MIN = 10.0   # "GPUs made AlexNet practical": at least this many tim
 FILTER_MARGIN = 0.20     # "filters look like Gabors": share fitting a Gabor at least this far above random
 MIN_SEEDS = 3            # experiment arms run at least this many seeds at every point
 FAST_SEEDS = 5           # ... and this many where an arm takes under FAST_ARM_SECONDS
-FAST_ARM_SECONDS = 60
+FAST_ARM_SECONDS = 60     # documents the schedule fixed in each experiment's sizes; not measured at run time
 
 # Inconclusive, and why: each reason named once.
 TOO_FEW_SEEDS = "too few seeds for an interval"

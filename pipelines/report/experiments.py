@@ -106,8 +106,10 @@ class Experiment:
     def tunings(self) -> list[Tuning]:
         return []
 
-    def run(self, view: tuple[Dataset, int], ctx: RunContext, size: ExpSize, seeds: tuple[int, ...]) -> list[dict]:
-        """The rows of every arm and seed; ``view`` is ``evaluation_view(data)``."""
+    def run(self, view: tuple[Dataset, int], ctx: RunContext, size: ExpSize,
+            seeds: tuple[int, ...] | None) -> list[dict]:
+        """The rows of every arm and seed (``seeds``: given on the command line, else None for the size's own);
+        ``view`` is ``evaluation_view(data)``."""
         raise NotImplementedError
 
     def judge(self, rows: pd.DataFrame, exp: dict) -> tuple[str, str, str]:
@@ -153,7 +155,8 @@ class Features(Experiment):
                 if type(REGISTRY[n].load()).classifier is HandcraftedPipeline.classifier]
 
     def run(self, view, ctx, size, seeds):
-        return [{"arm": n, **run_arm(view, ctx, n, s, size.n_train)} for s in seeds for n in self.arms()]
+        return [{"arm": n, **run_arm(view, ctx, n, s, size.n_train)} for s in seeds or size.seeds
+                for n in self.arms()]
 
     def judge(self, rows, exp):
         agg = aggregate(rows, ["arm"])
@@ -185,9 +188,9 @@ class DataCurve(Experiment):
         return max(size.epochs, math.ceil(size.min_steps * batch / max(n, 1)))
 
     @staticmethod
-    def seeds_at(n: int, size: ExpSize, seeds: tuple[int, ...]) -> tuple[int, ...]:
-        """The size's seeds, FAST_SEEDS of them at the cheap sizes; seeds given on the command line win."""
-        if seeds != size.seeds:
+    def seeds_at(n: int, size: ExpSize, seeds: tuple[int, ...] | None) -> tuple[int, ...]:
+        """Seeds given on the command line; else the size's, FAST_SEEDS of them at the cheap sizes."""
+        if seeds:
             return seeds
         return FAST if n <= size.fast_up_to else size.seeds
 
@@ -256,7 +259,9 @@ class DataCurve(Experiment):
                     "arms of one seed train on the same subset and score the same test images. Open markers are "
                     "the runner's own full-data rows of summary.csv, not runs of this experiment.")
         both = pd.concat([agg, full], ignore_index=True)
-        return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}\n\n"
+        diverged, cut = (int(flag(rows, c).eq(True).sum()) for c in ("diverged", "truncated"))
+        counts = f" Runs that diverged (scored as chance): {diverged}; stopped by a time budget: {cut}."
+        return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}{counts}\n\n"
                 f"Crossover: {crossover(both)}")
 
 
@@ -278,7 +283,7 @@ class Activation(Experiment):
 
     def run(self, view, ctx, size, seeds):
         rows = []
-        for s in seeds:
+        for s in seeds or size.seeds:
             for t in self.tunings():
                 model, act = t.pipeline, dict(t.fixed["model_kwargs"])["activation"]
                 lr = chosen(t.name)["lr"]
@@ -312,7 +317,7 @@ class Ablation(Experiment):
 
     def run(self, view, ctx, size, seeds):
         return [{"arm": label, **run_arm(view, ctx, self.model, s, size.n_train, epochs=size.epochs, **overrides)}
-                for s in seeds for label, overrides in self.arms.items()]
+                for s in seeds or size.seeds for label, overrides in self.arms.items()]
 
     def per_arm(self, rows: pd.DataFrame, value: str = "test_accuracy") -> tuple[dict, dict]:
         on, off = self.arms
@@ -344,7 +349,9 @@ class Dropout(Ablation):
         measured = (f"gap with dropout {mean_of(on):.4f} (test {mean_of(t_on):.4f}); without {mean_of(off):.4f} "
                     f"(test {mean_of(t_off):.4f}); test difference {difference(t_on, t_off).text()}")
         verdict, why = decide(difference(off, on))
-        return measured, verdict, why + (f"; seeds without a gap (diverged) left out: {sorted(no_gap)}" if no_gap else "")
+        if no_gap:
+            why += f"; seeds without a gap (diverged) left out: {sorted(no_gap)}"
+        return measured, verdict, why
 
 
 class Augmentation(Ablation):
@@ -417,7 +424,7 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, 
     """Run one experiment at the context's size (``seeds`` replace the size's own) and write its JSON."""
     exp = EXPERIMENTS[name]
     size = exp.sizes[size_name(ctx.preset)]
-    seeds = tuple(seeds) if seeds else size.seeds
+    seeds = tuple(dict.fromkeys(seeds)) if seeds else None
     prov, started_at = provenance(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     rows = exp.run(evaluation_view(data), ctx, size, seeds)

@@ -9,7 +9,8 @@ import numpy as np
 from .. import REGISTRY
 from ..figures import _figure_module, save_figure
 from ..results import artifact_path
-from .claims import (DELTA, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins, comparable)
+from .claims import (DELTA, INCONCLUSIVE, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins,
+                     comparable)
 from .experiments import EXPERIMENTS
 from .inputs import Inputs
 from .plots import scatter
@@ -95,8 +96,18 @@ def hardware_section(inp: Inputs) -> str:
 
 def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
     out = claim_learned_wins(inp.ok)
-    out += [v for v in (e.verdict(inp.experiments.get(n)) for n, e in EXPERIMENTS.items()) if v is not None]
+    out += [v for v in (experiment_verdict(e, inp.experiments.get(n)) for n, e in EXPERIMENTS.items()) if v]
     return out + [claim_gpu(inp.ok), claim_filters(inp.ok, filter_stats)]
+
+
+def experiment_verdict(experiment, exp: dict | None) -> Verdict | None:
+    """One experiment's verdict; a file it cannot read (e.g. written by older code) costs that row only."""
+    try:
+        return experiment.verdict(exp)
+    except Exception as exc:  # the other claims are still judged
+        return Verdict(experiment.claim, experiment.name, "–", INCONCLUSIVE,
+                       f"its file cannot be judged ({type(exc).__name__}): rerun `python runner.py --experiment "
+                       f"{experiment.name}`", experiment.rule)
 
 
 def claims_section(inp: Inputs, filter_stats: dict) -> str:
