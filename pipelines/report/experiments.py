@@ -259,7 +259,7 @@ class DataCurve(Experiment):
                     "arms of one seed train on the same subset and score the same test images. Open markers are "
                     "the runner's own full-data rows of summary.csv, not runs of this experiment.")
         both = pd.concat([agg, full], ignore_index=True)
-        diverged, cut = (int(flag(rows, c).eq(True).sum()) for c in ("diverged", "truncated"))
+        diverged, cut = failed_runs(rows)
         counts = f" Runs that diverged (scored as chance): {diverged}; stopped by a time budget: {cut}."
         return (f"![learning curves](figures/learning_curves.png)\n\n{table}\n\n{schedule}{counts}\n\n"
                 f"Crossover: {crossover(both)}")
@@ -457,11 +457,16 @@ def bar_section(inp, exp: dict, keys: list[str], label, title: str, with_train=F
                                pm(getattr(a, "train_accuracy_mean", np.nan), getattr(a, "train_accuracy_half", np.nan)),
                                pm(getattr(a, "gap_mean", np.nan), getattr(a, "gap_half", np.nan)), a.n]
                               for a in agg.itertuples()])
-    diverged, cut = (int(flag(rows, c).eq(True).sum()) for c in ("diverged", "truncated"))
+    diverged, cut = failed_runs(rows)
     note = f"\n\n{diverged} run(s) diverged (NaN loss) and count as chance." if diverged else ""
     if cut:
         note += f"\n\n{cut} run(s) were stopped by the time budget (truncated): shown, left out of the verdict."
     return f"![{exp['experiment']}](figures/exp_{exp['experiment']}.png)\n\n{table}{note}"
+
+
+def failed_runs(rows: pd.DataFrame) -> tuple[int, int]:
+    """How many runs diverged (scored as chance) and how many a time budget stopped (truncated)."""
+    return int(flag(rows, "diverged").eq(True).sum()), int(flag(rows, "truncated").eq(True).sum())
 
 
 def tuning_table(names: list[str]) -> str:
