@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 CHUNK = 2048
 
 
-def map_chunks(fn, images: np.ndarray, n_jobs: int | None, desc: str, width: int) -> np.ndarray:
+def map_chunks(fn, images: np.ndarray, n_jobs: int | None, desc: str, width: int = 0) -> np.ndarray:
     """Apply ``fn`` to chunks of ``images`` in parallel threads and stack the rows, with a progress bar;
     zero rows of ``width`` columns for an empty batch."""
     if len(images) == 0:
@@ -180,7 +180,7 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
         if len(X) == 0:
             return np.zeros((0, len(self._keypoints(X.shape[1])), 128), np.uint8)
         with opencv_threads(1):  # one OpenCV thread per joblib thread: 1.6x faster on 2 cores
-            return map_chunks(self._compute, X, self.n_jobs, "dense SIFT", 0)
+            return map_chunks(self._compute, X, self.n_jobs, "dense SIFT")  # 3-D rows; empty handled above
 
 
 def root_sift(desc: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import alexnet
-from .trainer import sync
+from .precision import sync
 
 
 def analytic_params(layer: nn.Module) -> int:

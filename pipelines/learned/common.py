@@ -10,7 +10,8 @@ from ..data import Dataset, split
 from ..figures import filter_grid
 from ..results import artifact_path, save_array
 from .models import first_conv
-from .trainer import TrainConfig, Trainer, autocast_for, effective_budget, evaluate, fmt_duration
+from .precision import autocast_for
+from .trainer import TrainConfig, Trainer, effective_budget, evaluate, fmt_duration
 
 
 def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig) -> float:

@@ -28,9 +28,9 @@ from .. import REGISTRY
 from ..base import RunContext
 from ..data import Dataset, validation_split
 from ..results import atomic_write_text, provenance
-from ..tuning import Tuning, chosen
+from ..tuning import Tuning, chosen, divergence_errors
 from .claims import (ALL_OF_RULE, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
-                     TWO_ARM_RULE, Verdict, all_of, decide)
+                     TWO_ARM_RULE, Verdict, all_of, decide, family)
 from .plots import bar_plot, curve_plot
 from .stats import Estimate, difference, mean_ci, slope
 from .tables import aggregate, flag, fmt, md_table, pm, seeds_of
@@ -55,8 +55,13 @@ def runs_on_cpu(name: str) -> bool:
     return getattr(REGISTRY[name].load().config("cpu"), "time_budget", None) is None
 
 
-def arms_of(family: str) -> list[str]:
-    return [n for n, e in REGISTRY.items() if e.family == family and runs_on_cpu(n)]
+def side_of(arm: str) -> str:
+    """``learned`` or ``hand``: the side of the 2012 contrast a registered pipeline is on."""
+    return "learned" if family(arm) == "learned" else "hand"
+
+
+def arms_of(kind: str) -> list[str]:
+    return [n for n, e in REGISTRY.items() if e.family == kind and runs_on_cpu(n)]
 
 
 def evaluation_view(data: Dataset) -> tuple[Dataset, int]:
@@ -73,7 +78,6 @@ def evaluation_view(data: Dataset) -> tuple[Dataset, int]:
 def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int, n_train: int, **overrides) -> dict:
     """One pipeline run on a seeded subset of the pool, as the runner would run it, scored on the validation
     and the test images; a diverged network scores chance on both."""
-    from ..learned.trainer import TrainingError
     data, n_val = view
     p = REGISTRY[pipeline].load()
     base = p.config(size_name(ctx.preset))  # the smoke preset's small codebooks and PCA for tiny runs
@@ -83,7 +87,7 @@ def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int
     row = {"pipeline": pipeline, "seed": seed, "n_train": n_train, "diverged": False, "truncated": False}
     try:
         out = p.run(data, cfg, sctx)
-    except TrainingError as exc:
+    except divergence_errors(pipeline) as exc:
         chance = 1 / len(data.class_names)
         return {**row, "test_accuracy": chance, "validation_accuracy": chance, "train_accuracy": None,
                 "diverged": True, "error": str(exc), "seconds": time.perf_counter() - start}
@@ -209,7 +213,7 @@ class DataCurve(Experiment):
         """Per size: each side's best arm, chosen by mean *validation* accuracy (the test set never chooses), and
         the per-seed gap between their test accuracies."""
         agg = aggregate(rows, ["arm", "n_train"], values=("validation_accuracy",))
-        agg["side"] = ["learned" if REGISTRY[a].family == "learned" else "hand" for a in agg.arm]
+        agg["side"] = [side_of(a) for a in agg.arm]
         best = agg.loc[agg.groupby(["n_train", "side"]).validation_accuracy_mean.idxmax()]
         best = best.pivot(index="n_train", columns="side", values="arm").reindex(columns=["hand", "learned"]).dropna()
         per_seed = []
@@ -245,7 +249,7 @@ class DataCurve(Experiment):
         rows = pd.DataFrame(exp["rows"])
         agg = aggregate(rows, ["arm", "n_train"])
         full = full_data_points(inp, exp, agg)
-        learned = {a for a in agg.arm if REGISTRY[a].family == "learned"}
+        learned = {a for a in agg.arm if side_of(a) == "learned"}
         curve_plot(agg, full, learned, inp.figures / "learning_curves.png")
         table = md_table(["pipeline", "train images", "test acc (mean ± 95% CI)", "seeds"],
                          [[a.arm, fmt(int(a.n_train)), pm(a.test_accuracy_mean, a.test_accuracy_half), a.n]
@@ -491,7 +495,7 @@ def full_data_points(inp, exp: dict, agg: pd.DataFrame) -> pd.DataFrame:
     from .claims import comparable
     ok = comparable(inp.ok[inp.ok.dataset == exp["dataset"]]) if len(inp.ok) else inp.ok
     if len(ok):
-        paper = (ok.preset == "paper") & (ok.pipeline.map(lambda p: REGISTRY[p].family) == "learned")
+        paper = (ok.preset == "paper") & (ok.pipeline.map(side_of) == "learned")
         ok = ok[(ok.pipeline.isin(agg.arm.unique()) | paper) & (ok.n_train > agg.n_train.max())]
     rows = ok
     if rows.empty:
@@ -502,7 +506,7 @@ def full_data_points(inp, exp: dict, agg: pd.DataFrame) -> pd.DataFrame:
 
 
 def crossover(agg: pd.DataFrame) -> str:
-    agg = agg.assign(side=["learned" if REGISTRY[a].family == "learned" else "hand" for a in agg.arm])
+    agg = agg.assign(side=[side_of(a) for a in agg.arm])
     best = agg.pivot_table(index="n_train", columns="side", values="test_accuracy_mean", aggfunc="max").dropna()
     if best.empty or "learned" not in best:
         return "no size where both sides were measured."
