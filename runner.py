@@ -160,7 +160,7 @@ def record(ctx: RunContext, row: ResultRow, cfg, data: Dataset, outcome) -> None
     config = {"pipeline": dataclasses.asdict(cfg) if cfg is not None else None, "preset": ctx.preset, "seed": ctx.seed,
               "time_budget": ctx.time_budget, "compile": ctx.compile, "data_source": data.source}
     upsert(ctx.results_dir / "summary.csv", row)
-    append_run(ctx.results_dir / "runs.jsonl", row, config)
+    append_run(ctx.results_dir / "runs.jsonl", row, config, outcome.curve if outcome is not None else None)
     if outcome is not None and outcome.y_pred is not None:
         save_predictions(ctx.results_dir, row, outcome.y_true, outcome.y_pred)
 

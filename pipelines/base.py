@@ -105,6 +105,7 @@ class Outcome:
     train_images_per_second: float | None = None
     params: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    curve: list[dict] | None = None  # learned: per complete epoch, training seconds so far and test accuracy
     y_true: np.ndarray | None = None
     y_pred: np.ndarray | None = None
 

@@ -163,10 +163,11 @@ def upsert(path: Path, row: ResultRow) -> pd.DataFrame:
     return frame
 
 
-def append_run(path: Path, row: ResultRow, config: dict) -> None:
-    """Append one JSON line with the row and the full effective configuration."""
+def append_run(path: Path, row: ResultRow, config: dict, curve: list[dict] | None = None) -> None:
+    """Append one JSON line with the row, the full effective configuration and, for a learned pipeline, its
+    time-to-accuracy curve (``Outcome.curve``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"row": dataclasses.asdict(row), "config": config}
+    record = {"row": dataclasses.asdict(row), "config": config, **({"curve": curve} if curve else {})}
     with open(path, "a+b") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell():  # a kill during an earlier append can leave a partial last line: never glue onto it

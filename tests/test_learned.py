@@ -8,6 +8,7 @@ import shutil
 from contextlib import nullcontext
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -115,10 +116,54 @@ SMALL = tr.TrainConfig(model="lenet", epochs=3, batch_size=32, lr=0.05, momentum
                        eval_batch_size=100)
 
 
-def _train(tmp_path, cfg=SMALL, resume=False):
+ONECYCLE = dataclasses.replace(SMALL, schedule="onecycle", label_smoothing=0.1, nesterov=True, weight_decay=5e-4,
+                               augment=True)
+
+
+def _train(tmp_path, cfg=SMALL, resume=False, scored=False):
     x, y = bars(512, seed=4)
-    xt, _ = bars(100, seed=5)
-    return tr.Trainer(cfg, ctx_for(tmp_path, resume), "lenet", recipe_images=6000).fit_predict(x, y, xt)
+    xt, yt = bars(100, seed=5)
+    trainer = tr.Trainer(cfg, ctx_for(tmp_path, resume), "lenet", recipe_images=6000)
+    return trainer.fit_predict(x, y, xt, yt if scored else None)
+
+
+def test_one_cycle_schedule_warms_up_then_decays_to_near_zero(tmp_path):
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = tr.make_schedule(opt, dataclasses.replace(ONECYCLE, lr=0.4, epochs=4), steps_per_epoch=25)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = int(np.argmax(lrs))
+    assert max(lrs) == pytest.approx(0.4) and 20 <= peak <= 30  # a quarter of the 100 planned steps
+    assert lrs[0] < 0.4 / 10 and lrs[-1] < 0.4 / 100
+    assert tr.make_schedule(opt, SMALL, 25) is None
+    with pytest.raises(ValueError, match="unknown schedule"):
+        tr.make_schedule(opt, dataclasses.replace(SMALL, schedule="cosine"), 25)
+
+
+def test_curve_scores_the_test_images_after_each_epoch_outside_training_time(tmp_path, monkeypatch):
+    real_score = tr.Trainer._score
+
+    def slow_score(self, net, watch):
+        time.sleep(1.0)
+        return real_score(self, net, watch)
+
+    monkeypatch.setattr(tr.Trainer, "_score", slow_score)
+    start = time.perf_counter()
+    result = _train(tmp_path, ONECYCLE, scored=True)
+    assert time.perf_counter() - start - result.state.train_seconds >= 3.0  # the three 1 s scorings are not training
+    from pipelines.curves import curve_of, time_to_reach
+    curve = curve_of(result.state.history)
+    assert [p["epoch"] for p in curve] == [1, 2, 3]
+    seconds = [p["train_seconds"] for p in curve]
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(result.state.train_seconds, abs=1e-3)
+    final = float(np.mean(result.y_pred == bars(100, seed=5)[1]))
+    assert curve[-1]["test_accuracy"] == pytest.approx(final, abs=1e-4)
+    assert time_to_reach(curve, 0.0) == curve[0] and time_to_reach(curve, 1.01) is None
+    assert "test_accuracy" not in _train(tmp_path / "plain").state.history[-1]  # no labels: nothing scored
 
 
 def test_training_learns_separable_images(tmp_path):
@@ -128,20 +173,21 @@ def test_training_learns_separable_images(tmp_path):
     assert result.estimate_seconds and result.estimate_seconds > 0
 
 
-def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    straight = _train(tmp_path / "a")
+@pytest.mark.parametrize("cfg", [SMALL, ONECYCLE], ids=["constant", "onecycle"])
+def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, cfg):
+    straight = _train(tmp_path / "a", cfg)
     real_epoch = tr.Trainer._run_epoch
 
-    def crash_in_epoch_3(self, model, opt, x, y, state, start, bar):
+    def crash_in_epoch_3(self, model, opt, sched, x, y, state, start, bar):
         if state.epoch == 2:
             raise KeyboardInterrupt
-        return real_epoch(self, model, opt, x, y, state, start, bar)
+        return real_epoch(self, model, opt, sched, x, y, state, start, bar)
 
     monkeypatch.setattr(tr.Trainer, "_run_epoch", crash_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "b")
+        _train(tmp_path / "b", cfg)
     monkeypatch.setattr(tr.Trainer, "_run_epoch", real_epoch)
-    resumed = _train(tmp_path / "b", resume=True)
+    resumed = _train(tmp_path / "b", cfg, resume=True)
     assert resumed.state.epoch == 3
     assert [h["loss"] for h in resumed.state.history] == pytest.approx([h["loss"] for h in straight.state.history])
     np.testing.assert_array_equal(resumed.y_pred, straight.y_pred)

@@ -131,3 +131,48 @@ def test_learning_curves_end_at_the_full_data_rows(fixture_dir):
     text = section(build_report(fixture_dir).read_text(), "3. Experiments")
     assert "| alexnet | 1,000 | 0.9500 | 1 (summary.csv, preset paper) |" in text
     assert "the best learned mean leads the best hand-crafted mean at 1,000 training images" in text
+
+
+def _curve_rows(tmp_path, machine="test cpu"):
+    """hog_kernel_svm at 0.93 in 100 s (two seeds, full data); cnn28 curves that reach 0.93 at 40 s (seed 0)
+    and never (seed 1); a run whose row was replaced later (its curve must not count)."""
+    def row(name, family, seed, acc, seconds, started):
+        return ResultRow(pipeline=name, family=family, preset="cpu", dataset="fashion-mnist", seed=seed, device="cpu",
+                         device_name=machine, n_train=60000, n_test=10000, full_data=True, truncated=False,
+                         test_accuracy=acc, total_seconds=seconds, started_at=started)
+    for seed, acc in ((0, 0.929), (1, 0.931)):
+        r = row("hog_kernel_svm", "handcrafted", seed, acc, 100.0, "t0")
+        upsert(tmp_path / "summary.csv", r)
+        append_run(tmp_path / "runs.jsonl", r, {})
+    stale = row("cnn28", "learned", 0, 0.5, 10.0, "old")
+    append_run(tmp_path / "runs.jsonl", stale, {}, [{"epoch": 1, "train_seconds": 1.0, "test_accuracy": 0.99}])
+    for seed, accs in ((0, (0.90, 0.93, 0.94)), (1, (0.90, 0.91, 0.92))):
+        r = row("cnn28", "learned", seed, accs[-1], 70.0, "new")
+        upsert(tmp_path / "summary.csv", r)
+        append_run(tmp_path / "runs.jsonl", r, {}, [{"epoch": e + 1, "train_seconds": 20.0 * (e + 1),
+                                                    "test_accuracy": a} for e, a in enumerate(accs)])
+
+
+def test_time_to_accuracy_reads_the_curves_behind_the_rows(tmp_path):
+    from pipelines.report.inputs import load_inputs
+    from pipelines.report.sections import reach_rows
+    _curve_rows(tmp_path)
+    rows = {r["seed"]: r for r in reach_rows(load_inputs(tmp_path))}
+    assert rows[0]["handcrafted"] == "hog_kernel_svm" and rows[0]["handcrafted_accuracy"] == pytest.approx(0.93)
+    assert rows[0]["reached_after_seconds"] == 40.0 and rows[0]["reached_at_epoch"] == 2  # not the stale 1 s
+    assert rows[0]["ratio"] == pytest.approx(2.5)
+    assert rows[1]["ratio"] is None and rows[1]["learned_best_accuracy"] == pytest.approx(0.92)
+    text = build_report(tmp_path).read_text()
+    assert "figures/time_to_accuracy.png" in text and "not reached (best 0.9200)" in text
+    assert (tmp_path / "figures" / "time_to_accuracy.png").stat().st_size > 10_000
+
+
+def test_time_to_accuracy_pairs_cpu_runs_of_one_machine_only(tmp_path):
+    from pipelines.report.inputs import load_inputs
+    from pipelines.report.sections import reach_rows
+    _curve_rows(tmp_path)
+    r = ResultRow(pipeline="cnn28", family="learned", preset="cpu", dataset="fashion-mnist", seed=0, device="cpu",
+                  device_name="another cpu", n_train=60000, n_test=10000, test_accuracy=0.94, started_at="x")
+    upsert(tmp_path / "summary.csv", r)  # the same key, now from another machine: no hand-crafted row to pair
+    append_run(tmp_path / "runs.jsonl", r, {}, [{"epoch": 1, "train_seconds": 5.0, "test_accuracy": 0.94}])
+    assert [row["seed"] for row in reach_rows(load_inputs(tmp_path))] == [1]

@@ -20,17 +20,18 @@ class Checkpoints:
     def __init__(self, folder: Path, key: str):
         self.path = folder / f"{key}.pt"
 
-    def save(self, model, opt, state, cfg) -> None:
+    def save(self, model, opt, state, cfg, sched=None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
+                   "scheduler": sched.state_dict() if sched is not None else None,
                    "config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
                    "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
         tmp = self.path.with_suffix(".pt.tmp")
         torch.save(payload, tmp)
         os.replace(tmp, self.path)
 
-    def load(self, model, opt, cfg) -> dict | None:
-        """Restore model, optimizer and RNG from the file; return the saved training state (a dict), or None."""
+    def load(self, model, opt, cfg, sched=None) -> dict | None:
+        """Restore model, optimizer, schedule and RNG from the file; return the saved training state (a dict), or None."""
         if not self.path.exists():
             return None
         try:
@@ -40,6 +41,8 @@ class Checkpoints:
                                   "delete it or run without --resume to start afresh")
             unwrap(model).load_state_dict(payload["model"])
             opt.load_state_dict(payload["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(payload["scheduler"])
         except CheckpointError:
             raise
         except Exception as exc:  # any unpickling/shape fault means the file is unusable

@@ -6,6 +6,7 @@ import torch
 
 from .. import distributed as dist
 from ..base import Outcome, Pipeline, RunContext
+from ..curves import curve_of
 from ..data import Dataset, split
 from ..figures import filter_grid
 from ..results import artifact_path, save_array
@@ -34,7 +35,7 @@ class LearnedPipeline(Pipeline):
         paper = self.presets["paper"]
         recipe_images = (paper.n_train or len(data.x_train)) * paper.epochs
         trainer = Trainer(cfg, ctx, self.name, recipe_images, checkpoint=ctx.checkpoints, quiet=not ctx.checkpoints)
-        result = trainer.fit_predict(x_tr, y_tr, x_te)
+        result = trainer.fit_predict(x_tr, y_tr, x_te, y_te)
         st, budget = result.state, effective_budget(cfg, ctx)
         test_acc = float(np.mean(result.y_pred == y_te))
         if dist.is_main() and ctx.figures:
@@ -49,7 +50,7 @@ class LearnedPipeline(Pipeline):
             epochs=round(st.images_seen / len(x_tr), 3), fit_seconds=st.train_seconds,
             predict_seconds=result.eval_seconds,
             train_images_per_second=st.timed_images / st.timed_seconds if st.timed_seconds else None,
-            params=sum(p.numel() for p in result.model.parameters()), extra=extra,
+            params=sum(p.numel() for p in result.model.parameters()), extra=extra, curve=curve_of(st.history),
             y_true=y_te, y_pred=result.y_pred)
 
     @staticmethod

@@ -5,6 +5,11 @@
 - ``channels_last`` everywhere (oneDNN's convolutions on the CPU are faster in it too); on CUDA also bf16
   autocast where supported and ``cudnn.benchmark``; optional ``torch.compile``.
 - No host sync inside the batch loop: loss and correct counts accumulate on the device.
+- The learning rate is constant (d2l's recipes) or follows a one-cycle schedule (``schedule="onecycle"``:
+  warm-up then cosine decay over the planned steps, torch's ``OneCycleLR``); optional label smoothing.
+- Time to accuracy: when the test labels are given, the test images are scored after every complete epoch and
+  the history records that accuracy beside the training time so far (scoring is not training time; the
+  schedule is fixed in advance, so the curve chooses nothing).
 - A checkpoint after every complete epoch (atomic, ``checkpoints.py``), ``--resume`` continues from it; NaN/inf
   loss fails. Precision and device synchronisation live in ``precision.py``.
 - Under torchrun: DistributedDataParallel, each rank trains on its shard of the permutation.
@@ -52,6 +57,14 @@ class TrainConfig:
     train_score_max: int = TRAIN_SCORE_MAX  # training images scored in eval mode after training (train accuracy)
     model_kwargs: tuple = ()          # e.g. (("activation", "relu"),)
     augment: bool = False             # random horizontal flips and 2-pixel shifted crops
+    schedule: str = "constant"        # "constant" or "onecycle" (SCHEDULES)
+    label_smoothing: float = 0.0
+    nesterov: bool = False
+    flip_test: bool = False           # predict from the image and its mirror image (mean of the two softmaxes)
+
+
+SCHEDULES = ("constant", "onecycle")
+WARMUP_FRACTION = 0.25  # one-cycle: share of the planned steps spent warming up to ``lr``
 
 
 @dataclass
@@ -96,7 +109,18 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if on_cuda and "fused" in inspect.signature(torch.optim.SGD).parameters:
         extra["fused"] = True
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                           **extra)
+                           nesterov=cfg.nesterov, **extra)
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """The per-step learning-rate schedule, or None for a constant rate. One-cycle spans the planned epochs
+    (a run stopped early by a time budget stops part-way along it and is marked truncated)."""
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if cfg.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
+                                               pct_start=WARMUP_FRACTION, cycle_momentum=False)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
@@ -105,24 +129,30 @@ def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> to
     return torch.randperm(n, generator=gen).to(device)
 
 
-def train_step(model, opt, x, y, amp) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(model, opt, x, y, amp, sched=None, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     with amp:
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    if sched is not None:
+        sched.step()
     return loss.detach(), (logits.argmax(1) == y).sum()
 
 
 @torch.inference_mode()
 def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp) -> torch.Tensor:
-    """Predicted labels for every image (large batches, no grad), on the device."""
+    """Predicted labels for every image (large batches, no grad, eval mode), on the device."""
     model.eval()
     preds = []
     for i in range(0, len(x_uint8), cfg.eval_batch_size):
         with amp:
-            preds.append(model(prepare(x_uint8[i:i + cfg.eval_batch_size], cfg.image_size)).argmax(1))
+            x = prepare(x_uint8[i:i + cfg.eval_batch_size], cfg.image_size)
+            logits = model(x)
+            if cfg.flip_test:  # AlexNet's test-time averaging, reduced to the image and its mirror
+                logits = logits.softmax(1) + model(x.flip(-1)).softmax(1)
+            preds.append(logits.argmax(1))
     model.train()
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=x_uint8.device)
 
@@ -167,7 +197,11 @@ class Trainer:
         flag = dist.all_sum(torch.tensor([float(late)], device=self.device))
         return bool(flag.item() > 0)
 
-    def _run_epoch(self, model, opt, x, y, state: TrainState, start: float, bar) -> bool:
+    def _steps_per_epoch(self, n: int) -> int:
+        shard = n // dist.world_size()  # what _shard gives each rank
+        return math.ceil(shard / max(1, self.cfg.batch_size // dist.world_size()))
+
+    def _run_epoch(self, model, opt, sched, x, y, state: TrainState, start: float, bar) -> bool:
         """One epoch (or until the budget runs out); returns True if the epoch completed."""
         cfg, dev = self.cfg, self.device
         perm = self._shard(epoch_permutation(len(x), self.ctx.seed, state.epoch, dev))
@@ -181,7 +215,8 @@ class Trainer:
                 self._probe(step, bs)
             idx = perm[i:i + bs]
             xb = augment(x[idx], gen) if cfg.augment else x[idx]
-            loss, hits = train_step(model, opt, prepare(xb, cfg.image_size), y[idx], self.amp)
+            loss, hits = train_step(model, opt, prepare(xb, cfg.image_size), y[idx], self.amp, sched,
+                                    cfg.label_smoothing)
             loss_sum += loss * len(idx)
             correct += hits
             seen += len(idx)
@@ -215,7 +250,8 @@ class Trainer:
                        f"~{fmt_duration(self.estimate)} here at ~{ips:,.1f} img/s"
                        + (f"; this run is capped at {self.budget:.0f} s of training" if self.budget else ""))
 
-    def fit_predict(self, x_train, y_train, x_test) -> TrainResult:
+    def fit_predict(self, x_train, y_train, x_test, y_test=None) -> TrainResult:
+        """Train, then predict ``x_test``; with ``y_test``, also score it after every complete epoch."""
         cfg, ctx, dev = self.cfg, self.ctx, self.device
         torch.manual_seed(ctx.seed)
         if dev.type == "cuda":
@@ -224,11 +260,13 @@ class Trainer:
         xt = torch.from_numpy(x_test).to(dev)
         model = build_model(cfg, dev)
         opt = make_optimizer(model, cfg)
-        saved = self.checkpoints.load(model, opt, cfg) if ctx.resume else None
+        sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
+        saved = self.checkpoints.load(model, opt, cfg, sched) if ctx.resume else None
         state = TrainState(**saved) if saved else TrainState()
         net = self._wrap(model)
         compile_seconds = self._compile(net, x, y) if ctx.compile else None
-        state = self._train(net, opt, x, y, state)
+        watch = None if y_test is None else (xt, torch.from_numpy(np.asarray(y_test).astype(np.int64)).to(dev))
+        state = self._train(net, opt, sched, x, y, state, watch)
         sync(dev)
         start = time.perf_counter()
         preds = evaluate(net if dist.world_size() == 1 else unwrap(net), xt, cfg, self.amp)
@@ -256,7 +294,13 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=[dev_index(self.device)] if self.device.type == "cuda" else None)
         return torch.compile(net) if self.ctx.compile else net
 
-    def _train(self, net, opt, x, y, state: TrainState) -> TrainState:
+    def _score(self, net, watch) -> float:
+        """Accuracy on the watched images (untimed by training)."""
+        x, y = watch
+        preds = evaluate(net if dist.world_size() == 1 else unwrap(net), x, self.cfg, self.amp)
+        return float((preds == y).float().mean().item())
+
+    def _train(self, net, opt, sched, x, y, state: TrainState, watch=None) -> TrainState:
         cfg, dev = self.cfg, self.device
         total = cfg.epochs * len(x)
         with tqdm(total=total, initial=state.epoch * len(x), desc=f"{cfg.model} train", unit="img",
@@ -265,7 +309,7 @@ class Trainer:
                 sync(dev)
                 t0 = time.perf_counter()
                 before = state.images_seen
-                complete = self._run_epoch(net, opt, x, y, state, t0 - state.train_seconds, bar)
+                complete = self._run_epoch(net, opt, sched, x, y, state, t0 - state.train_seconds, bar)
                 sync(dev)
                 elapsed = time.perf_counter() - t0
                 state.train_seconds += elapsed  # training only: checkpoint saves below are not timed
@@ -275,8 +319,11 @@ class Trainer:
                 if not complete:
                     break
                 state.epoch += 1
+                state.history[-1]["train_seconds"] = round(state.train_seconds, 3)
+                if watch is not None:
+                    state.history[-1]["test_accuracy"] = round(self._score(net, watch), 4)
                 if dist.is_main() and self.checkpoint:
-                    self.checkpoints.save(net, opt, state, cfg)
+                    self.checkpoints.save(net, opt, state, cfg, sched)
         if state.timed_images == 0 and state.history:  # only the first epoch ran: time it
             state.timed_images, state.timed_seconds = state.images_seen, state.train_seconds
         return state

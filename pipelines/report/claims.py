@@ -99,7 +99,7 @@ def comparable(ok: pd.DataFrame) -> pd.DataFrame:
     biggest = ok.groupby("dataset")[["n_train", "n_test"]].transform("max")
     inferred = (ok.n_train >= biggest.n_train) & (ok.n_test >= biggest.n_test)
     full = flag(ok, "full_data").where(flag(ok, "full_data").notna(), inferred).astype(bool)
-    stopped = ok.notes.fillna("").astype(str).str.contains("stopped by")
+    stopped = ok.notes.astype(object).where(ok.notes.notna(), "").astype(str).str.contains("stopped by")
     cut = flag(ok, "truncated").where(flag(ok, "truncated").notna(), stopped).astype(bool)
     return ok[full & ~cut]
 

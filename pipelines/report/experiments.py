@@ -337,7 +337,7 @@ def mean_of(values: dict) -> float:
 
 class Dropout(Ablation):
     name, title = "dropout", "Dropout"
-    description = "dropout 0.5 on the hidden layer of cnn28, on and off: the train/test gap"
+    description = "dropout 0.5 before the classifier of cnn28, on and off: the train/test gap"
     claim = "Dropout reduces overfitting (a smaller train/test gap)."
     rule = (f"effect = gap without dropout − gap with it (gap = eval-mode train accuracy − test accuracy), paired "
             f"by seed: {TWO_ARM_RULE}")

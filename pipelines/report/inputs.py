@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import read_summary
+from ..curves import CURVE_FIELDS
+from ..results import KEY, read_summary
 
 
 @dataclass
@@ -22,6 +23,22 @@ class Inputs:
     @property
     def ok(self) -> pd.DataFrame:
         return self.summary[self.summary.status == "ok"]
+
+    def curves(self) -> pd.DataFrame:
+        """Time-to-accuracy points of the runs behind the ok rows of ``summary.csv`` (the latest run of each key,
+        kept only if it is the run that wrote the row): the key, then ``CURVE_FIELDS``, one line per epoch."""
+        latest = {}
+        for run in self.runs:
+            row = run.get("row") if isinstance(run, dict) else None
+            if isinstance(row, dict) and run.get("curve"):
+                latest[tuple(row.get(k) for k in KEY)] = (row.get("started_at"), run["curve"])
+        out = []
+        for r in self.ok.itertuples():
+            started, curve = latest.get(tuple(getattr(r, k) for k in KEY), (None, None))
+            if curve and started == r.started_at:
+                out += [{**{k: getattr(r, k) for k in KEY}, "device_name": r.device_name,
+                         **{f: p.get(f) for f in CURVE_FIELDS}} for p in curve]
+        return pd.DataFrame(out, columns=[*KEY, "device_name", *CURVE_FIELDS])
 
     @property
     def figures(self) -> Path:

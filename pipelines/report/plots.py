@@ -86,3 +86,36 @@ def bar_plot(agg: pd.DataFrame, path: Path, title: str, with_train: bool = False
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)
+
+
+def time_to_accuracy(curves: pd.DataFrame, handcrafted: pd.DataFrame, path: Path) -> Path | None:
+    """Each learned run's test accuracy after each epoch against its training seconds so far (one line per
+    seed), over the hand-crafted rows' (whole-pipeline seconds, test accuracy) points; log time axis."""
+    if curves.empty:
+        return None
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for i, ((pipeline, preset, device), group) in enumerate(curves.groupby(["pipeline", "preset", "device"])):
+        colour = f"C{i % 10}"
+        for j, (_, run) in enumerate(group.groupby("seed")):
+            ax.plot(run.train_seconds, run.test_accuracy, marker=".", color=colour, alpha=0.8,
+                    label=f"{pipeline} (preset {preset}, {device}), one line per seed" if j == 0 else None)
+    hand = handcrafted[handcrafted.total_seconds > 0]
+    for pipeline, group in hand.groupby("pipeline"):
+        ax.scatter(group.total_seconds, group.test_accuracy, marker="s", color="black", s=30, zorder=3)
+        ax.annotate(pipeline, (group.total_seconds.mean(), group.test_accuracy.mean()), fontsize=8,
+                    xytext=(5, -10), textcoords="offset points")
+    if not hand.empty:
+        ax.scatter([], [], marker="s", color="black", label="hand-crafted rows (whole-pipeline time)")
+    from matplotlib.ticker import LogFormatter
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    low = min(curves.test_accuracy.min(), hand.test_accuracy.min() if not hand.empty else 1.0)
+    ax.set_ylim(max(0.0, low - 0.02), 1.0)
+    ax.set_xlabel("seconds (learned: training so far, scoring excluded; hand-crafted: whole pipeline), log scale")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Time to accuracy: learned runs after each epoch, hand-crafted rows as points")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, path)

@@ -1,0 +1,68 @@
+"""Time to accuracy on this machine: the best hand-crafted pipeline against ``cnn28``, in one run.
+
+    python bench/time_to_accuracy.py                 # hog_kernel_svm and cnn28, cpu preset, seed 0
+    python bench/time_to_accuracy.py --seeds 0 1 2   # more seeds
+    python bench/time_to_accuracy.py --gpu           # cnn28 on CUDA (the hand-crafted side stays on the CPU)
+
+Both pipelines run through the runner (rows, runs.jsonl with cnn28's per-epoch curve, under
+``--results-dir``, by default ``results/bench/time_to_accuracy/``, apart from the main table). For the
+hand-crafted pipeline's mean test accuracy A it prints: its mean wall time, the CNN's training time until its
+test accuracy first reaches A (scoring after each epoch is not training time), and the ratio; the same rows
+go to ``reach.json`` and the curve to ``time_to_accuracy.png`` in that folder. The CNN's schedule is its
+preset's, fixed in advance: the curve chooses nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipelines.base import DeviceError, RunContext, select_device  # noqa: E402
+from pipelines.data import DataError, load  # noqa: E402
+from pipelines.report.inputs import load_inputs  # noqa: E402
+from pipelines.report.plots import time_to_accuracy  # noqa: E402
+from pipelines.report.sections import reach_rows  # noqa: E402
+from pipelines.results import atomic_write_text, provenance  # noqa: E402
+
+HANDCRAFTED, LEARNED = "hog_kernel_svm", "cnn28"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="cpu", help="preset of both pipelines (default cpu)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (default 0)")
+    parser.add_argument("--gpu", action="store_true", help=f"train {LEARNED} on CUDA")
+    parser.add_argument("--data-dir", help="Fashion-MNIST folder (default: the system copy or the cache)")
+    parser.add_argument("--results-dir", type=Path, default=Path("results/bench/time_to_accuracy"))
+    args = parser.parse_args(argv)
+    import runner
+    try:
+        data, device = load(args.data_dir), select_device(args.gpu)
+    except (DataError, DeviceError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    base = RunContext(preset=args.preset, seed=0, device=device, results_dir=args.results_dir)
+    for seed in args.seeds:
+        for name in (HANDCRAFTED, LEARNED):
+            ctx = dataclasses.replace(base, seed=seed, device=select_device(False) if name == HANDCRAFTED else device)
+            runner.run_one(name, data, ctx, provenance())
+    inp = load_inputs(args.results_dir)
+    rows = [r for r in reach_rows(inp) if r["learned"] == LEARNED and r["seed"] in args.seeds]
+    time_to_accuracy(inp.curves(), inp.ok[inp.ok.family == "handcrafted"], args.results_dir / "time_to_accuracy.png")
+    atomic_write_text(args.results_dir / "reach.json", json.dumps({"machine": device.name, "rows": rows}, indent=1))
+    print(f"\nmachine: {device.name}; preset {args.preset}")
+    for r in rows:
+        reached = (f"reaches it after {r['reached_after_seconds']:.1f} s of training (epoch {r['reached_at_epoch']}), "
+                   f"ratio {r['ratio']:.2f}" if r["ratio"] else
+                   f"never reaches it (best {r['learned_best_accuracy']:.4f}), ratio below 1")
+        print(f"seed {r['seed']}: {r['handcrafted']} {r['handcrafted_accuracy']:.4f} in {r['handcrafted_seconds']:.1f} s; "
+              f"{LEARNED} {reached}")
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
