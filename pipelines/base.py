@@ -77,6 +77,7 @@ class RunContext:
     compile: bool = False
     figures: bool = True  # experiments and tuning switch the pipelines' pictures off
     checkpoints: bool = True  # ... and the learned pipelines' checkpoints and progress bars
+    curves: bool = True  # ... and their time-to-accuracy curves (the test images scored after each epoch)
 
     @property
     def cache_dir(self) -> Path:

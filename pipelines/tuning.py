@@ -62,7 +62,7 @@ def run_tuning(t: Tuning, data: Dataset, ctx: RunContext, log=print) -> dict:
     """Try every point on the validation split; write and return the stored payload."""
     pipeline = REGISTRY[t.pipeline].load()
     val = validation_split(data)
-    vctx = dataclasses.replace(ctx, seed=TUNING_SEED, figures=False, checkpoints=False, resume=False)
+    vctx = dataclasses.replace(ctx, seed=TUNING_SEED, figures=False, checkpoints=False, curves=False, resume=False)
     started, prov, rows = datetime.now(timezone.utc).isoformat(timespec="seconds"), provenance(), []
     diverges = divergence_errors(t.pipeline)
     for point in t.points():

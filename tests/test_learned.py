@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import shutil
 from contextlib import nullcontext
 import subprocess
@@ -228,6 +229,9 @@ def test_ddp_gloo_two_processes(tmp_path):
     assert len(frame) == 1 and frame.status[0] == "ok"  # only rank 0 wrote
     assert frame.test_accuracy[0] > 0.3
     assert (out / "runs.jsonl").read_text().count("\n") == 1
+    curve = json.loads((out / "runs.jsonl").read_text())["curve"]  # time to accuracy, recorded by rank 0
+    assert [p["epoch"] for p in curve] == list(range(1, int(frame.epochs[0]) + 1))
+    assert curve[-1]["test_accuracy"] == pytest.approx(frame.test_accuracy[0], abs=1e-4)
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

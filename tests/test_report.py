@@ -176,3 +176,24 @@ def test_time_to_accuracy_pairs_cpu_runs_of_one_machine_only(tmp_path):
     upsert(tmp_path / "summary.csv", r)  # the same key, now from another machine: no hand-crafted row to pair
     append_run(tmp_path / "runs.jsonl", r, {}, [{"epoch": 1, "train_seconds": 5.0, "test_accuracy": 0.94}])
     assert [row["seed"] for row in reach_rows(load_inputs(tmp_path))] == [1]
+
+
+def test_an_experiment_made_with_another_preset_is_marked_stale(fixture_dir):
+    from pipelines.report.experiments import presets_of
+    path = fixture_dir / "experiments" / "dropout.json"
+    rows = [{"arm": a, "pipeline": "cnn28", "seed": s, "n_train": 100, "test_accuracy": 0.8, "train_accuracy": t,
+             "seconds": 1.0, "epochs": 2, "images_seen": 200} for s in range(3)
+            for a, t in (("dropout 0.5", 0.85), ("dropout 0.0", 0.9))]
+    exp = {"experiment": "dropout", "description": "d", "size": "smoke", "config": {"epochs": 2, "n_train": 100},
+           "device": "cpu", "device_name": "test cpu", "dataset": "fashion-mnist", "started_at": "now",
+           "seconds": 1.0, "rows": rows, "presets": presets_of(["cnn28"])}
+    path.write_text(json.dumps(exp))
+    assert "Stale" not in build_report(fixture_dir).read_text()  # today's preset: nothing to say
+    exp["presets"]["cnn28"]["lr"] = 123.0
+    path.write_text(json.dumps(exp))
+    text = build_report(fixture_dir).read_text()
+    assert "**Stale:** made with an earlier preset of cnn28" in text
+    assert "stale: made with an earlier preset of cnn28" in section(text, "4. Claims and verdicts")
+    del exp["presets"]
+    path.write_text(json.dumps(exp))
+    assert "made before experiment files recorded their pipelines' presets" in build_report(fixture_dir).read_text()

@@ -82,7 +82,7 @@ def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int
     p = REGISTRY[pipeline].load()
     base = p.config(size_name(ctx.preset))  # the smoke preset's small codebooks and PCA for tiny runs
     cfg = dataclasses.replace(base, n_train=n_train, n_test=None, **overrides)
-    sctx = dataclasses.replace(ctx, seed=seed, figures=False, checkpoints=False, resume=False)
+    sctx = dataclasses.replace(ctx, seed=seed, figures=False, checkpoints=False, curves=False, resume=False)
     start = time.perf_counter()
     row = {"pipeline": pipeline, "seed": seed, "n_train": n_train, "diverged": False, "truncated": False}
     try:
@@ -437,10 +437,32 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, 
                "device": ctx.device.kind, "device_name": ctx.device.name, "dataset": data.name,
                "time_budget": ctx.time_budget, "compile": ctx.compile,
                "tunings": {t.name: chosen(t.name) for t in exp.tunings()},
+               "presets": presets_of({r["pipeline"] for r in rows if r.get("pipeline")}),
                "started_at": started_at, "seconds": round(time.perf_counter() - start, 1), **prov, "rows": rows}
     path = ctx.results_dir / "experiments" / f"{name}.json"
     atomic_write_text(path, json.dumps(payload, indent=1, default=_json_default))
     return path
+
+
+def presets_of(pipelines) -> dict:
+    """The ``cpu`` preset of each pipeline, as JSON data: what an experiment file records of the pipelines
+    its arms trained, and what ``stale`` compares today's presets with."""
+    return {p: json.loads(json.dumps(dataclasses.asdict(REGISTRY[p].load().config("cpu")), default=str))
+            for p in sorted(pipelines) if p in REGISTRY}
+
+
+def stale(exp: dict) -> str:
+    """Why an experiment file may not describe today's pipelines ('' if it does): it was made with another
+    ``cpu`` preset of a pipeline it trained, or before files recorded their presets."""
+    used = sorted({r.get("pipeline") for r in exp.get("rows", []) if r.get("pipeline") in REGISTRY})
+    if not used:
+        return ""
+    if "presets" not in exp:
+        return (f"made before experiment files recorded their pipelines' presets: {', '.join(used)} may have "
+                f"changed since (commit {exp.get('git_commit') or 'unknown'}); rerun it")
+    now = presets_of(used)
+    changed = [p for p in used if exp["presets"].get(p) != now[p]]
+    return f"made with an earlier preset of {', '.join(changed)}; rerun it" if changed else ""
 
 
 def _json_default(value):

@@ -2,6 +2,7 @@
 becomes a one-line note in the report, and the others are still written."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -12,7 +13,7 @@ from ..figures import _figure_module, save_figure
 from ..results import artifact_path
 from .claims import (DELTA, INCONCLUSIVE, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins,
                      comparable)
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, stale
 from .inputs import Inputs
 from .plots import scatter, time_to_accuracy
 from .stats import mean_ci
@@ -113,10 +114,12 @@ def experiment_header(exp: dict) -> str:
     seeds = exp.get("seeds")
     budget = f", time budget {exp['time_budget']:g} s per run" if exp.get("time_budget") else ""
     dirty = " (code differed from it)" if exp.get("git_dirty") else ""
+    old = stale(exp)
     return (f"_{exp['description']}. Size `{exp['size']}`, {exp['dataset']}, on {exp['device']} "
             f"({exp['device_name']}), seeds {seeds}{budget}{', torch.compile' if exp.get('compile') else ''}, "
             f"{exp['seconds']:.0f} s, started {exp['started_at']}"
-            + (f", commit `{exp['git_commit']}`{dirty}" if exp.get("git_commit") else "") + "._")
+            + (f", commit `{exp['git_commit']}`{dirty}" if exp.get("git_commit") else "") + "._"
+            + (f"\n\n**Stale:** {old}." if old else ""))
 
 
 def experiments_section(inp: Inputs) -> str:
@@ -150,7 +153,9 @@ def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
 def experiment_verdict(experiment, exp: dict | None) -> Verdict | None:
     """One experiment's verdict; a file it cannot read (e.g. written by older code) costs that row only."""
     try:
-        return experiment.verdict(exp)
+        verdict = experiment.verdict(exp)
+        old = stale(exp) if exp else ""
+        return dataclasses.replace(verdict, why=f"{verdict.why}; stale: {old}") if verdict and old else verdict
     except Exception as exc:  # the other claims are still judged
         return Verdict(experiment.claim, experiment.name, "–", INCONCLUSIVE,
                        f"its file cannot be judged ({type(exc).__name__}): rerun `python runner.py --experiment "
