@@ -12,6 +12,8 @@ written to ``results/tuning/NAME.json``, which the presets and experiments read 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import itertools
 import json
 import time
@@ -81,9 +83,61 @@ def run_tuning(t: Tuning, data: Dataset, ctx: RunContext, log=print) -> dict:
                "validation": {"dataset": data.name, "fit_pool_images": len(val.x_train), "validation_images":
                               len(val.x_test), "split_seed": VALIDATION_SEED, "run_seed": TUNING_SEED},
                "choice": {k: rows[best][k] for k in t.grid}, "points": rows, "device": ctx.device.kind,
-               "device_name": ctx.device.name, "started_at": started, **prov}
+               "device_name": ctx.device.name, "presets": presets_of([t.pipeline]), "started_at": started, **prov}
     atomic_write_text(t.path, json.dumps(payload, indent=1, default=list))
     return payload
+
+
+def model_fingerprint(model: str) -> str:
+    """A short hash of a network's building function's source: a record of which network a run trained."""
+    from .learned.models import MODELS
+    return hashlib.sha256(inspect.getsource(MODELS[model]).encode()).hexdigest()[:16]
+
+
+def presets_of(pipelines) -> dict:
+    """The ``cpu`` preset of each pipeline as JSON data, with the fingerprint of its network's code where it
+    trains one: what experiment and tuning files record of the pipelines they ran, and what ``same_preset``
+    compares today's with."""
+    out = {}
+    for name in sorted(pipelines):
+        if name not in REGISTRY:
+            continue
+        cfg = REGISTRY[name].load().config("cpu")
+        record = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+        if getattr(cfg, "model", None):
+            record["model_source"] = model_fingerprint(cfg.model)
+        out[name] = record
+    return out
+
+
+def same_preset(pipeline: str, stored: dict | None, now: dict, ignore=()) -> bool:
+    """Equal field by field, except the ``ignore``d ones (a tuning's grid sets those itself); a config field
+    added since the record was written counts as equal when today's preset leaves it at its default (the
+    recorded run could not have set it otherwise)."""
+    if stored is None:
+        return False
+    defaults = {f.name: f.default for f in dataclasses.fields(REGISTRY[pipeline].load().Config)}
+    plain = json.loads(json.dumps(defaults, default=str))
+    return stored.keys() <= now.keys() and all(stored[k] == v if k in stored else v == plain.get(k)
+                                               for k, v in now.items() if k not in ignore)
+
+
+UNVERIFIED, STALE = "unverified", "stale"
+
+
+def drift(record: dict, pipelines) -> tuple[str, str]:
+    """(kind, reason) when a stored record (an experiment or tuning file) may not describe today's pipelines:
+    ``STALE`` if it recorded another preset or network of one (a tuning's own grid fields aside),
+    ``UNVERIFIED`` if it recorded none; else ('', '')."""
+    used = sorted(p for p in pipelines if p in REGISTRY)
+    if not used:
+        return "", ""
+    if "presets" not in record:
+        return UNVERIFIED, (f"made before files recorded their pipelines' presets (commit "
+                            f"{record.get('git_commit') or 'unknown'})")
+    now = presets_of(used)
+    changed = [p for p in used if not same_preset(p, record["presets"].get(p), now[p], record.get("grid") or ())]
+    return (STALE, f"made with an earlier preset or network of {', '.join(changed)}") if changed else ("", "")
 
 
 def divergence_errors(pipeline: str) -> tuple[type[Exception], ...]:

@@ -21,7 +21,7 @@ from conftest import ROOT, bars
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.learned import trainer as tr
 from pipelines.learned.checkpoints import CheckpointError
-from pipelines.learned.models import alexnet, lenet
+from pipelines.learned.models import Standardize, alexnet, lenet
 
 # (layer class, output shape) after each layer, as in d2l's tables for LeNet (7.6) and AlexNet (8.1).
 LENET_TABLE = [("Conv2d", (6, 28, 28)), ("Sigmoid", (6, 28, 28)), ("AvgPool2d", (6, 14, 14)),
@@ -297,3 +297,46 @@ def test_compilation_and_checkpoint_saves_stay_out_of_training_time(tmp_path, mo
     wall = _time.perf_counter() - start
     assert result.compile_seconds >= 1.5 and result.compiled
     assert result.state.train_seconds < wall - 1.5 - 2 * 0.5 + 0.2  # neither the compile nor the saves
+
+
+def test_standardize_uses_the_training_images_statistics(tmp_path):
+    x, y = bars(256, seed=4)
+    cfg = dataclasses.replace(SMALL, standardize=True, epochs=1)
+    model = tr.build_model(cfg, torch.device("cpu"), torch.from_numpy(x))
+    layer = model[0]
+    assert isinstance(layer, Standardize)
+    assert layer.mean.item() == pytest.approx(x.mean() / 255, rel=1e-5)
+    assert layer.std.item() == pytest.approx((x / 255).std(), rel=1e-3)
+    out = layer(torch.from_numpy(x[:, None] / 255).float())
+    assert abs(out.mean().item()) < 1e-4 and out.std().item() == pytest.approx(1.0, rel=1e-3)
+    result = _train(tmp_path, cfg)  # trains, saves and scores through the extra layer
+    assert result.state.epoch == 1
+
+
+def test_lenet_modernisations_change_only_what_they_name():
+    base, modern = lenet(), lenet(activation="relu", pool="max", dropout=0.5)
+    assert [type(layer).__name__ for layer in modern] == [
+        "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
+        "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [type(layer).__name__ for layer in base] == [name for name, _ in LENET_TABLE]  # the recipe unchanged
+    assert sum(p.numel() for p in base.parameters()) == sum(p.numel() for p in modern.parameters())
+
+
+def test_compile_warmup_leaves_batch_norm_statistics_alone(tmp_path):
+    cfg = dataclasses.replace(SMALL, model="cnn28", model_kwargs=())
+    trainer = tr.Trainer(cfg, ctx_for(tmp_path), "cnn28", recipe_images=1)
+    model = tr.build_model(cfg, torch.device("cpu"))
+    before = [b.clone() for b in model.buffers()]
+    x, y = bars(64, seed=1)
+    trainer._compile(model, torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)))
+    assert before and all(torch.equal(a, b) for a, b in zip(before, model.buffers()))
+
+
+def test_resume_refuses_a_checkpoint_of_another_process_count(tmp_path):
+    _train(tmp_path, ONECYCLE)
+    path = next((tmp_path / "checkpoints" / "lenet").glob("*.pt"))
+    payload = torch.load(path, weights_only=False)
+    payload["world_size"] = 2
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="made by 2 process"):
+        _train(tmp_path, ONECYCLE, resume=True)

@@ -134,20 +134,22 @@ def test_learning_curves_end_at_the_full_data_rows(fixture_dir):
 
 
 def _curve_rows(tmp_path, machine="test cpu"):
-    """hog_kernel_svm at 0.93 in 100 s (two seeds, full data); cnn28 curves that reach 0.93 at 40 s (seed 0)
-    and never (seed 1); a run whose row was replaced later (its curve must not count)."""
-    def row(name, family, seed, acc, seconds, started):
+    """hog_kernel_svm at 0.93 in 100 s of features + fit + prediction (two seeds, full data, features computed;
+    a third seed read its features from the cache); cnn28 curves that reach 0.93 for good at 40 s (seed 0),
+    never (seed 1), and only on a noisy crossing that falls back (seed 2); a run whose row was replaced later."""
+    def row(name, family, seed, acc, started, **extra):
         return ResultRow(pipeline=name, family=family, preset="cpu", dataset="fashion-mnist", seed=seed, device="cpu",
                          device_name=machine, n_train=60000, n_test=10000, full_data=True, truncated=False,
-                         test_accuracy=acc, total_seconds=seconds, started_at=started)
-    for seed, acc in ((0, 0.929), (1, 0.931)):
-        r = row("hog_kernel_svm", "handcrafted", seed, acc, 100.0, "t0")
+                         test_accuracy=acc, total_seconds=150.0, started_at=started, **extra)
+    for seed, acc, cache in ((0, 0.929, "miss"), (1, 0.931, "miss"), (2, 0.5, "hit")):
+        r = row("hog_kernel_svm", "handcrafted", seed, acc, "t0", feature_seconds=10.0, encode_seconds=5.0,
+                fit_seconds=60.0, predict_seconds=25.0, feature_cache=cache)
         upsert(tmp_path / "summary.csv", r)
         append_run(tmp_path / "runs.jsonl", r, {})
-    stale = row("cnn28", "learned", 0, 0.5, 10.0, "old")
+    stale = row("cnn28", "learned", 0, 0.5, "old")
     append_run(tmp_path / "runs.jsonl", stale, {}, [{"epoch": 1, "train_seconds": 1.0, "test_accuracy": 0.99}])
-    for seed, accs in ((0, (0.90, 0.93, 0.94)), (1, (0.90, 0.91, 0.92))):
-        r = row("cnn28", "learned", seed, accs[-1], 70.0, "new")
+    for seed, accs in ((0, (0.90, 0.93, 0.94)), (1, (0.90, 0.91, 0.92)), (2, (0.935, 0.92, 0.925))):
+        r = row("cnn28", "learned", seed, accs[-1], "new")
         upsert(tmp_path / "summary.csv", r)
         append_run(tmp_path / "runs.jsonl", r, {}, [{"epoch": e + 1, "train_seconds": 20.0 * (e + 1),
                                                     "test_accuracy": a} for e, a in enumerate(accs)])
@@ -159,15 +161,17 @@ def test_time_to_accuracy_reads_the_curves_behind_the_rows(tmp_path):
     _curve_rows(tmp_path)
     rows = {r["seed"]: r for r in reach_rows(load_inputs(tmp_path))}
     assert rows[0]["handcrafted"] == "hog_kernel_svm" and rows[0]["handcrafted_accuracy"] == pytest.approx(0.93)
+    assert rows[0]["handcrafted_seconds"] == 100.0  # features + encoding + fit + prediction; cached seed left out
     assert rows[0]["reached_after_seconds"] == 40.0 and rows[0]["reached_at_epoch"] == 2  # not the stale 1 s
     assert rows[0]["ratio"] == pytest.approx(2.5)
-    assert rows[1]["ratio"] is None and rows[1]["learned_best_accuracy"] == pytest.approx(0.92)
+    assert not rows[1]["reached"] and rows[1]["ratio"] is None and rows[1]["learned_best_accuracy"] == 0.92
+    assert not rows[2]["reached"]  # 0.935 at epoch 1, then below: a crossing that does not hold
     text = build_report(tmp_path).read_text()
-    assert "figures/time_to_accuracy.png" in text and "not reached (best 0.9200)" in text
-    assert (tmp_path / "figures" / "time_to_accuracy.png").stat().st_size > 10_000
+    assert "figures/time_to_accuracy_cpu_cpu_test-cpu.png" in text and "not reached (best 0.9200)" in text
+    assert (tmp_path / "figures" / "time_to_accuracy_cpu_cpu_test-cpu.png").stat().st_size > 10_000
 
 
-def test_time_to_accuracy_pairs_cpu_runs_of_one_machine_only(tmp_path):
+def test_time_to_accuracy_pairs_only_rows_that_may_enter_a_verdict(tmp_path):
     from pipelines.report.inputs import load_inputs
     from pipelines.report.sections import reach_rows
     _curve_rows(tmp_path)
@@ -175,11 +179,16 @@ def test_time_to_accuracy_pairs_cpu_runs_of_one_machine_only(tmp_path):
                   device_name="another cpu", n_train=60000, n_test=10000, test_accuracy=0.94, started_at="x")
     upsert(tmp_path / "summary.csv", r)  # the same key, now from another machine: no hand-crafted row to pair
     append_run(tmp_path / "runs.jsonl", r, {}, [{"epoch": 1, "train_seconds": 5.0, "test_accuracy": 0.94}])
-    assert [row["seed"] for row in reach_rows(load_inputs(tmp_path))] == [1]
+    cut = ResultRow(pipeline="cnn28", family="learned", preset="cpu", dataset="fashion-mnist", seed=1, device="cpu",
+                    device_name="test cpu", n_train=60000, n_test=10000, test_accuracy=0.94, started_at="y",
+                    truncated=True, notes="1 of 16 epochs complete; stopped by the 5 s time budget")
+    upsert(tmp_path / "summary.csv", cut)  # stopped by a budget: never paired
+    append_run(tmp_path / "runs.jsonl", cut, {}, [{"epoch": 1, "train_seconds": 5.0, "test_accuracy": 0.94}])
+    assert [row["seed"] for row in reach_rows(load_inputs(tmp_path))] == [2]
 
 
 def test_an_experiment_made_with_another_preset_is_marked_stale(fixture_dir):
-    from pipelines.report.experiments import presets_of
+    from pipelines.tuning import presets_of
     path = fixture_dir / "experiments" / "dropout.json"
     rows = [{"arm": a, "pipeline": "cnn28", "seed": s, "n_train": 100, "test_accuracy": 0.8, "train_accuracy": t,
              "seconds": 1.0, "epochs": 2, "images_seen": 200} for s in range(3)
@@ -188,12 +197,56 @@ def test_an_experiment_made_with_another_preset_is_marked_stale(fixture_dir):
            "device": "cpu", "device_name": "test cpu", "dataset": "fashion-mnist", "started_at": "now",
            "seconds": 1.0, "rows": rows, "presets": presets_of(["cnn28"])}
     path.write_text(json.dumps(exp))
-    assert "Stale" not in build_report(fixture_dir).read_text()  # today's preset: nothing to say
-    exp["presets"]["cnn28"]["lr"] = 123.0
-    path.write_text(json.dumps(exp))
     text = build_report(fixture_dir).read_text()
-    assert "**Stale:** made with an earlier preset of cnn28" in text
-    assert "stale: made with an earlier preset of cnn28" in section(text, "4. Claims and verdicts")
+    dropout = next(line for line in section(text, "4. Claims and verdicts").splitlines() if "Dropout reduces" in line)
+    assert "Stale" not in text and "**supported**" in dropout
+    for field, value in (("lr", 123.0), ("model_source", "another network")):
+        changed = json.loads(json.dumps(exp))
+        changed["presets"]["cnn28"][field] = value
+        path.write_text(json.dumps(changed))
+        text = build_report(fixture_dir).read_text()
+        assert "**Stale:** made with an earlier preset or network of cnn28; rerun it." in text
+        claims = section(text, "4. Claims and verdicts")
+        dropout = next(line for line in claims.splitlines() if "Dropout reduces" in line)
+        assert "**inconclusive**" in dropout and "stale: made with an earlier preset or network of cnn28" in dropout
     del exp["presets"]
     path.write_text(json.dumps(exp))
-    assert "made before experiment files recorded their pipelines' presets" in build_report(fixture_dir).read_text()
+    text = build_report(fixture_dir).read_text()
+    assert "**Unverified:** made before files recorded their pipelines' presets" in text
+    dropout = next(line for line in section(text, "4. Claims and verdicts").splitlines() if "Dropout reduces" in line)
+    assert "**supported**" in dropout and "unverified" in dropout  # a note, not a changed verdict
+
+
+def test_a_preset_field_added_later_at_its_default_is_not_a_change():
+    from pipelines.tuning import presets_of, same_preset
+    now = presets_of(["cnn28"])["cnn28"]
+    older = {k: v for k, v in now.items() if k != "standardize"}  # written before the field existed
+    assert same_preset("cnn28", older, now)
+    assert not same_preset("cnn28", {**older, "lr": 9.0}, now)
+    assert not same_preset("cnn28", {**now, "gone": 1}, now)
+    assert not same_preset("cnn28", None, now)
+def test_roofline_traffic_is_exact_and_grows_with_the_batch_only_for_weights():
+    from pipelines.learned.anatomy import BYTES, layer_traffic
+    one, many = layer_traffic(1), layer_traffic(128)
+    fc6 = next(r for r in one if r["layer"] == "Linear")
+    weights = BYTES * (6400 * 4096 + 4096)
+    assert fc6["weight_bytes"] == weights and fc6["flops"] == 2 * 6400 * 4096
+    assert fc6["bytes_read"] == weights + BYTES * 6400 and fc6["bytes_written"] == BYTES * 4096
+    fc6_many = next(r for r in many if r["layer"] == "Linear")
+    assert fc6["intensity"] < 1 < 50 < fc6_many["intensity"]  # weights dominate at batch 1, amortised at 128
+    conv1, conv1_many = one[0], many[0]
+    assert conv1["intensity"] == pytest.approx(conv1_many["intensity"], rel=0.05)  # activations dominate
+    assert all(r["flops"] == 0 for r in one if r["layer"] not in ("Conv2d", "Linear"))
+
+
+def test_roofline_answer_names_the_layers_below_the_ridge():
+    import pandas as pd
+    from pipelines.report.experiments import EXPERIMENTS, layer_names
+    from pipelines.learned.anatomy import layer_traffic
+    frame = pd.DataFrame([{**r, "bound": ("memory" if r["intensity"] < 10 else "compute") if r["flops"] else "–"}
+                          for b in (1, 128) for r in layer_traffic(b)])
+    frame["name"] = [n for _, g in frame.groupby("batch", sort=False) for n in layer_names(g.layer)]
+    answer = EXPERIMENTS["roofline"].answer(frame)
+    assert answer.startswith("at batch 1, fc6, fc7, fc8 sit below the ridge point")
+    assert answer.endswith("at batch 128, fc8 sits below the ridge point (bandwidth-bound)")  # 10 outputs: 4.6
+    assert layer_names(["Conv2d", "ReLU", "Conv2d", "Linear"]) == ["conv1", "ReLU", "conv2", "fc6"]

@@ -73,3 +73,73 @@ def layer_table(batch: int = 16, repeats: int = 3, device: str = "cpu") -> list[
                      "forward_ms": time_layer(layer, x, repeats), "batch": batch})
         x = y
     return rows
+
+
+# --- the roofline (the chapter's exercise 4c) -------------------------------------------------------------
+
+BYTES = 4  # fp32
+
+
+def layer_traffic(batch: int) -> list[dict]:
+    """Per layer of AlexNet-224, a forward pass over ``batch`` images in fp32: FLOPs, the bytes read (weights
+    once, each image's input) and written (each image's output), and the arithmetic intensity (FLOPs per byte).
+    A lower bound on traffic: every tensor crosses memory once, as a perfectly cached kernel would make it."""
+    model = alexnet()
+    shape, rows = (1, 224, 224), []
+    x = torch.zeros(1, *shape)
+    with torch.no_grad():
+        for i, layer in enumerate(model):
+            y = layer(x)
+            out = tuple(y.shape[1:])
+            flops = batch * analytic_flops(layer, out)
+            weights = BYTES * analytic_params(layer)
+            read = weights + batch * BYTES * int(torch.tensor(tuple(x.shape[1:])).prod())
+            written = batch * BYTES * int(torch.tensor(out).prod())
+            rows.append({"index": i, "layer": type(layer).__name__, "batch": batch, "flops": flops,
+                         "weight_bytes": weights, "bytes_read": read, "bytes_written": written,
+                         "intensity": flops / (read + written)})
+            x = y
+    return rows
+
+
+def best_seconds(fn, repeats: int, device: torch.device) -> float:
+    """The fastest of ``repeats`` timed calls after one warm-up, synchronised around each."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@torch.inference_mode()
+def device_peaks(device: str = "cpu", matmul_n: int = 2048, copy_mib: int = 256, repeats: int = 5) -> dict:
+    """This device's measured ceilings: FLOP/s of an n x n fp32 matmul (2n^3 FLOPs) and memory bandwidth of a
+    copy between two large fp32 tensors (bytes read + written), each the best of ``repeats``."""
+    dev = torch.device(device)
+    a, b = torch.rand(matmul_n, matmul_n, device=dev), torch.rand(matmul_n, matmul_n, device=dev)
+    flops = 2 * matmul_n ** 3 / best_seconds(lambda: a @ b, repeats, dev)
+    src = torch.rand(copy_mib * 2 ** 20 // BYTES, device=dev)
+    dst = torch.empty_like(src)
+    bandwidth = 2 * src.numel() * BYTES / best_seconds(lambda: dst.copy_(src), repeats, dev)
+    return {"peak_flops": flops, "bandwidth": bandwidth, "ridge": flops / bandwidth, "matmul_n": matmul_n,
+            "copy_mib": copy_mib, "device": str(dev)}
+
+
+@torch.inference_mode()
+def achieved_flops(batch: int, device: str = "cpu", repeats: int = 3) -> list[float]:
+    """Measured FLOP/s of each AlexNet-224 layer's forward pass on ``batch`` images (0 where it has no FLOPs)."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    model = alexnet().eval().to(dev)
+    x = torch.rand(batch, 1, 224, 224, device=dev)
+    out = []
+    for layer in model:
+        y = layer(x)
+        flops = batch * analytic_flops(layer, tuple(y.shape[1:]))
+        out.append(flops / (time_layer(layer, x, repeats) / 1000) if flops else 0.0)
+        x = y
+    return out

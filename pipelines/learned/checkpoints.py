@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import distributed as dist
+
 
 class CheckpointError(Exception):
     """A checkpoint cannot be used (corrupt, or made with another configuration); one-line message."""
@@ -23,7 +25,7 @@ class Checkpoints:
     def save(self, model, opt, state, cfg, sched=None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
-                   "scheduler": sched.state_dict() if sched is not None else None,
+                   "scheduler": sched.state_dict() if sched is not None else None, "world_size": dist.world_size(),
                    "config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
                    "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
         tmp = self.path.with_suffix(".pt.tmp")
@@ -38,7 +40,11 @@ class Checkpoints:
             payload = torch.load(self.path, map_location="cpu", weights_only=False)
             if payload["config"] != asdict(cfg):
                 raise CheckpointError(f"checkpoint {self.path} was made with another configuration; "
-                                  "delete it or run without --resume to start afresh")
+                                      "delete it or run without --resume to start afresh")
+            if payload.get("world_size", 1) != dist.world_size():
+                raise CheckpointError(f"checkpoint {self.path} was made by {payload.get('world_size', 1)} "
+                                      f"process(es), this run has {dist.world_size()}; resume with as many, or "
+                                      "run without --resume to start afresh")
             unwrap(model).load_state_dict(payload["model"])
             opt.load_state_dict(payload["optimizer"])
             if sched is not None:

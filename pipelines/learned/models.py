@@ -5,9 +5,24 @@ defaults are the chapter's recipes. Weights use Xavier-uniform init, as in d2l's
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std, with the training images' mean and standard deviation held as buffers (set by the
+    trainer from the images it trains on; saved with the weights)."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
 
 
 def xavier_init(model: nn.Module) -> nn.Module:
@@ -17,15 +32,18 @@ def xavier_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def lenet(activation: str = "sigmoid", num_classes: int = 10) -> nn.Sequential:
-    """LeNet-5 as in d2l 7.6: two 5x5 convs (6, 16 channels), 2x2 average pooling, 400-120-84-10."""
-    act = ACTIVATIONS[activation]
+def lenet(activation: str = "sigmoid", pool: str = "avg", dropout: float = 0.0, num_classes: int = 10) -> nn.Sequential:
+    """LeNet-5 as in d2l 7.6: two 5x5 convs (6, 16 channels), 2x2 average pooling, 400-120-84-10. ``pool``
+    "max" and ``dropout`` > 0 (after each hidden dense layer) are the exercise's modernisations (chapter 8.1,
+    exercise 5); the defaults are the chapter's network, layer for layer."""
+    act, pooling = ACTIVATIONS[activation], POOLS[pool]
+    drop = [nn.Dropout(dropout)] if dropout > 0 else []
     return xavier_init(nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), act(), nn.AvgPool2d(2, 2),
-        nn.Conv2d(6, 16, kernel_size=5), act(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), act(), pooling(2, 2),
+        nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, 2),
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), act(),
-        nn.Linear(120, 84), act(),
+        nn.Linear(16 * 5 * 5, 120), act(), *drop,
+        nn.Linear(120, 84), act(), *drop,
         nn.Linear(84, num_classes)))
 
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .. import distributed as dist
 from ..base import TRAIN_SCORE_MAX, RunContext
 from .checkpoints import Checkpoints, unwrap
-from .models import MODELS
+from .models import MODELS, Standardize
 from .precision import autocast_for, precision_for, sync
 
 PROBE_STEPS = 3  # batches after the first that time the estimate of the full recipe
@@ -61,6 +61,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     nesterov: bool = False
     flip_test: bool = False           # predict from the image and its mirror image (mean of the two softmaxes)
+    standardize: bool = False         # scale inputs to zero mean, unit variance (the training images' statistics)
 
 
 SCHEDULES = ("constant", "onecycle")
@@ -98,8 +99,13 @@ def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x[torch.arange(n, device=dev)[:, None, None], rows, cols]
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    return MODELS[cfg.model](**dict(cfg.model_kwargs)).to(device, memory_format=torch.channels_last)
+def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None) -> nn.Module:
+    """The network; with ``cfg.standardize``, behind a ``Standardize`` layer holding ``x_train``'s statistics."""
+    model = MODELS[cfg.model](**dict(cfg.model_kwargs))
+    if cfg.standardize:
+        pixels = x_train.float().div(255.0)
+        model = nn.Sequential(Standardize(pixels.mean().item(), pixels.std().item()), *model)
+    return model.to(device, memory_format=torch.channels_last)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -258,7 +264,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         x, y = torch.from_numpy(x_train).to(dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
         xt = torch.from_numpy(x_test).to(dev)
-        model = build_model(cfg, dev)
+        model = build_model(cfg, dev, x)
         opt = make_optimizer(model, cfg)
         sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
         saved = self.checkpoints.load(model, opt, cfg, sched) if ctx.resume else None
@@ -277,7 +283,9 @@ class Trainer:
 
     def _compile(self, net, x, y) -> float:
         """torch.compile compiles lazily; do it here, untimed by training: one forward and backward on a
-        batch, its gradients dropped (weights unchanged). Returns the seconds it took."""
+        batch, its gradients dropped and its buffers (batch norm's running statistics) restored, so the
+        weights and statistics are unchanged. Returns the seconds it took."""
+        buffers = [(b, b.detach().clone()) for b in net.buffers()]
         sync(self.device)
         start = time.perf_counter()
         with self.amp:
@@ -285,7 +293,11 @@ class Trainer:
         loss.backward()
         net.zero_grad(set_to_none=True)
         sync(self.device)
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+        return seconds
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         net = model

@@ -28,10 +28,10 @@ from .. import REGISTRY
 from ..base import RunContext
 from ..data import Dataset, validation_split
 from ..results import atomic_write_text, provenance
-from ..tuning import Tuning, chosen, divergence_errors
+from ..tuning import STALE, TUNING_DIR, Tuning, chosen, divergence_errors, drift, presets_of
 from .claims import (ALL_OF_RULE, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
                      TWO_ARM_RULE, Verdict, all_of, decide, family)
-from .plots import bar_plot, curve_plot
+from .plots import bar_plot, curve_plot, roofline
 from .stats import Estimate, difference, mean_ci, slope
 from .tables import aggregate, flag, fmt, md_table, pm, seeds_of
 
@@ -48,6 +48,7 @@ class ExpSize:
 
 
 CPU_SEEDS, FAST = tuple(range(MIN_SEEDS)), tuple(range(FAST_SEEDS))
+LR_GRID = (0.03, 0.1, 0.3, 0.9)  # the learning rates an experiment arm chooses from on validation (constant SGD)
 
 
 def runs_on_cpu(name: str) -> bool:
@@ -276,7 +277,7 @@ class Activation(Experiment):
     rule = (f"per network: ReLU − sigmoid, each at the learning rate the validation split chose for it, paired by "
             f"seed: {TWO_ARM_RULE}; combined over networks: {ALL_OF_RULE}")
     activations = ("sigmoid", "relu")
-    lr_grid = (0.03, 0.1, 0.3, 0.9)
+    lr_grid = LR_GRID
     sizes = {"smoke": ExpSize(600, (0, 1), epochs=2), "cpu": ExpSize(10_000, FAST, epochs=16)}
 
     def tunings(self):
@@ -310,6 +311,73 @@ class Activation(Experiment):
         text = bar_section(inp, exp, ["model", "activation", "lr"], lambda a: f"{a.model} {a.activation} lr {a.lr}",
                            "Sigmoid vs ReLU, each at its validation-chosen learning rate", hue="activation")
         return text + "\n\n" + tuning_table([t.name for t in self.tunings()])
+
+
+class LeNetLadder(Experiment):
+    name, title = "lenet_ladder", "LeNet modernised step by step (exercise 5)"
+    description = ("d2l's LeNet with ReLU, max-pooling, dropout and standardised input added one at a time and "
+                   "each alone, every arm at its own validation-chosen learning rate")
+    claim = "Modernising LeNet (ReLU, max-pooling, dropout, standardised input) improves its test accuracy."
+    rule = f"all four steps − d2l's LeNet, each at its validation-chosen lr, paired by seed: {TWO_ARM_RULE}"
+    lr_grid = LR_GRID
+    steps = {"relu": {"activation": "relu"}, "maxpool": {"pool": "max"}, "dropout": {"dropout": 0.5},
+             "standardize": {}}  # the last is the trainer's input scaling, not a layer
+    sizes = {"smoke": ExpSize(600, (0, 1), epochs=2), "cpu": ExpSize(10_000, FAST, epochs=10)}
+
+    def arms(self) -> dict[str, tuple[str, ...]]:
+        """Label -> the steps it takes: the recipe, each step alone, then the ladder (steps added in turn)."""
+        names = list(self.steps)
+        return {"d2l LeNet": (), **{f"{n} alone": (n,) for n in names},
+                **{" + ".join(names[:i]): tuple(names[:i]) for i in range(2, len(names) + 1)}}
+
+    def rung_below(self, label: str) -> str | None:
+        """The ladder arm one step shorter (the recipe below the first step), or None for the 'alone' arms."""
+        arms = self.arms()
+        taken = arms[label]
+        if len(taken) < 2:
+            return None
+        return next(a for a, t in arms.items() if t == taken[:-1])
+
+    def overrides(self, taken: tuple[str, ...]) -> dict:
+        kwargs = {k: v for step in taken for k, v in self.steps[step].items()}
+        return {"model_kwargs": tuple(sorted(kwargs.items())), "standardize": "standardize" in taken}
+
+    def tunings(self):
+        size = self.sizes["cpu"]
+        return [Tuning(f"ladder-{'-'.join(taken) or 'd2l'}", "lenet", {"lr": self.lr_grid},
+                       {"n_train": size.n_train, "epochs": size.epochs, **self.overrides(taken)})
+                for taken in self.arms().values()]
+
+    def run(self, view, ctx, size, seeds):
+        rows = []
+        for s in seeds or size.seeds:
+            for (label, taken), t in zip(self.arms().items(), self.tunings()):
+                lr = chosen(t.name)["lr"]
+                rows.append({"arm": label, "steps": len(taken), "lr": lr,
+                             **run_arm(view, ctx, "lenet", s, size.n_train, epochs=size.epochs, lr=lr,
+                                       **self.overrides(taken))})
+        return rows
+
+    def judge(self, rows, exp):
+        labels = list(self.arms())
+        base, full = seeds_of(rows, "arm", labels[0]), seeds_of(rows, "arm", labels[-1])
+        alone = {a: difference(seeds_of(rows, "arm", a), base) for a in labels if a.endswith(" alone")}
+        top = max(alone, key=lambda a: alone[a].mean)
+        effect = difference(full, base)
+        return (f"d2l LeNet {mean_of(base):.4f} → all four steps {mean_of(full):.4f} ({effect.text()}); the step that "
+                f"helps most alone: {top.removesuffix(' alone')} ({alone[top].text()})", *decide(effect))
+
+    def body(self, inp, exp):
+        rows = pd.DataFrame(exp["rows"])
+        labels = list(self.arms())
+        base = seeds_of(rows, "arm", labels[0])
+        text = bar_section(inp, exp, ["arm", "lr"], lambda a: f"{a.arm} (lr {a.lr})", "LeNet modernised: "
+                           "the recipe, each step alone, the steps added in turn")
+        steps = [[a, difference(seeds_of(rows, "arm", a), base).text(),
+                  f"{difference(seeds_of(rows, 'arm', a), seeds_of(rows, 'arm', below)).text()} (vs {below})"
+                  if (below := self.rung_below(a)) else "–"] for a in labels[1:]]
+        table = md_table(["arm", "test accuracy − d2l LeNet (mean, 95% CI)", "− the rung below"], steps)
+        return f"{text}\n\n{table}\n\n{tuning_table([t.name for t in self.tunings()])}"
 
 
 class Ablation(Experiment):
@@ -360,10 +428,11 @@ class Dropout(Ablation):
 
 class Augmentation(Ablation):
     name, title = "augmentation", "Augmentation"
-    description = "random flips and 2-pixel crops (each image its own) on and off, for cnn28"
+    description = ("random flips and 2-pixel crops in training (each image its own) with mirror averaging at test, "
+                   "on and off, for cnn28")
     claim = "Data augmentation (flips, crops) improves test accuracy."
     rule = f"effect = augmented − plain test accuracy, paired by seed: {TWO_ARM_RULE}"
-    arms = {"augmented": {"augment": True}, "plain": {"augment": False}}
+    arms = {"augmented": {"augment": True, "flip_test": True}, "plain": {"augment": False, "flip_test": False}}
     plot_title = "with and without flips and crops"
 
     def judge(self, rows, exp):
@@ -412,8 +481,69 @@ class Anatomy(Experiment):
                 f"{frame.activation_bytes.sum() / 2**20:.2f} MiB per image (fp32). {self.judge(frame, exp)[2]}.")
 
 
+def layer_names(layers) -> list[str]:
+    """conv1..conv5, fc6..fc8 as the AlexNet paper numbers them; other layers keep their class name."""
+    out, conv, fc = [], 0, 0
+    for layer in layers:
+        conv, fc = conv + (layer == "Conv2d"), fc + (layer == "Linear")
+        out.append(f"conv{conv}" if layer == "Conv2d" else f"fc{5 + fc}" if layer == "Linear" else layer)
+    return out
+
+
+class Roofline(Experiment):
+    name, title = "roofline", "Memory bandwidth: AlexNet-224 on a roofline (exercise 4c)"
+    description = ("bytes moved and FLOPs per byte of each AlexNet-224 layer at batch 1 and at the recipe's batch, "
+                   "placed under this device's measured peak FLOP/s and memory bandwidth")
+    sizes = {"smoke": ExpSize(0, (0,)), "cpu": ExpSize(0, (0,))}
+    batches = {"smoke": (1, 4), "cpu": (1, 128)}  # 128: the chapter's batch for AlexNet
+    peaks = {"smoke": {"matmul_n": 256, "copy_mib": 8, "repeats": 2},
+             "cpu": {"matmul_n": 2048, "copy_mib": 256, "repeats": 5}}
+
+    def run(self, view, ctx, size, seeds):
+        from ..distributed import torch_device
+        from ..learned.anatomy import achieved_flops, device_peaks, layer_traffic
+        device, which = torch_device(ctx.device.kind), size_name(ctx.preset)
+        peaks = device_peaks(device, **self.peaks[which])
+        rows = []
+        for batch in self.batches[which]:
+            achieved = achieved_flops(batch, device, repeats=1 if which == "smoke" else 3)
+            for row, measured in zip(layer_traffic(batch), achieved):
+                rows.append({**row, **peaks, "achieved_flops": measured,
+                             "bound": ("memory" if row["intensity"] < peaks["ridge"] else "compute")
+                             if row["flops"] else "–"})
+        return rows
+
+    def answer(self, frame: pd.DataFrame) -> str:
+        """The exercise's answer in one sentence per batch size: which layers the bandwidth limits."""
+        parts = []
+        for batch, g in frame[frame.flops > 0].groupby("batch"):
+            memory = list(g.name[g.bound == "memory"])
+            verb = "sits" if len(memory) == 1 else "sit"
+            parts.append(f"at batch {batch}, " + (f"{', '.join(memory)} {verb} below the ridge point (bandwidth-bound)"
+                                                  if memory else "every layer sits above the ridge point "
+                                                                 "(compute-bound)"))
+        return "; ".join(parts)
+
+    def body(self, inp, exp):
+        frame = pd.DataFrame(exp["rows"])
+        frame["name"] = [n for _, g in frame.groupby("batch", sort=False) for n in layer_names(g.layer)]
+        path = roofline(frame, inp.figures / f"exp_{self.name}.png")
+        peak = frame.iloc[0]
+        rows = [[r.name, r.batch, fmt(r.flops / 1e6, 1), fmt(r.bytes_read / 2**20, 2), fmt(r.bytes_written / 2**20, 2),
+                 fmt(r.intensity, 1), r.bound, fmt(r.achieved_flops / 1e9, 1) if r.flops else "–"]
+                for r in frame[frame.flops > 0].itertuples()]
+        table = md_table(["layer", "batch", "MFLOPs", "MiB read", "MiB written", "FLOPs/byte", "bound",
+                          "measured GFLOP/s"], rows)
+        return (f"![roofline](figures/{path.name})\n\nThis device ({peak.device}): {peak.peak_flops / 1e9:.1f} "
+                f"GFLOP/s on a {int(peak.matmul_n)}² fp32 matmul, {peak.bandwidth / 1e9:.1f} GB/s on a "
+                f"{int(peak.copy_mib)} MiB copy (read + write), so the ridge point is {peak.ridge:.1f} FLOPs per "
+                f"byte.\n\n{table}\n\nBytes are a lower bound (weights read once per batch, each activation read "
+                f"and written once, fp32); pooling and activation layers move bytes but do no counted FLOPs and are "
+                f"left out. **Answer:** {self.answer(frame)}.")
+
+
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (DataCurve(), Features(), Activation(), Dropout(),
-                                                           Augmentation(), Anatomy())}
+                                                           Augmentation(), Anatomy(), Roofline(), LeNetLadder())}
 
 
 def experiment_tunings() -> list[Tuning]:
@@ -444,25 +574,20 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, 
     return path
 
 
-def presets_of(pipelines) -> dict:
-    """The ``cpu`` preset of each pipeline, as JSON data: what an experiment file records of the pipelines
-    its arms trained, and what ``stale`` compares today's presets with."""
-    return {p: json.loads(json.dumps(dataclasses.asdict(REGISTRY[p].load().config("cpu")), default=str))
-            for p in sorted(pipelines) if p in REGISTRY}
-
-
-def stale(exp: dict) -> str:
-    """Why an experiment file may not describe today's pipelines ('' if it does): it was made with another
-    ``cpu`` preset of a pipeline it trained, or before files recorded their presets."""
-    used = sorted({r.get("pipeline") for r in exp.get("rows", []) if r.get("pipeline") in REGISTRY})
-    if not used:
-        return ""
-    if "presets" not in exp:
-        return (f"made before experiment files recorded their pipelines' presets: {', '.join(used)} may have "
-                f"changed since (commit {exp.get('git_commit') or 'unknown'}); rerun it")
-    now = presets_of(used)
-    changed = [p for p in used if exp["presets"].get(p) != now[p]]
-    return f"made with an earlier preset of {', '.join(changed)}; rerun it" if changed else ""
+def stale(exp: dict) -> list[tuple[str, str]]:
+    """(kind, reason) for each way an experiment file may not describe today's pipelines (``tuning.drift``):
+    a pipeline it trained, or a tuning file whose learning rate it used. Empty if it does."""
+    used = {r.get("pipeline") for r in exp.get("rows", []) if r.get("pipeline")}
+    found = [drift(exp, used)]
+    for name in exp.get("tunings") or {}:
+        try:
+            tuning = json.loads((TUNING_DIR / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            found.append((STALE, f"its tuning {name} cannot be read"))
+            continue
+        kind, why = drift(tuning, [tuning.get("pipeline", "")])
+        found.append((kind, f"its tuning {name} was {why}"))
+    return [(kind, why) for kind, why in found if kind]
 
 
 def _json_default(value):
@@ -497,7 +622,6 @@ def failed_runs(rows: pd.DataFrame) -> tuple[int, int]:
 
 def tuning_table(names: list[str]) -> str:
     """The validation scores behind an experiment's choices (from results/tuning/)."""
-    from ..tuning import TUNING_DIR
     rows = []
     for name in names:
         try:

@@ -88,11 +88,9 @@ def bar_plot(agg: pd.DataFrame, path: Path, title: str, with_train: bool = False
     return save_figure(fig, path)
 
 
-def time_to_accuracy(curves: pd.DataFrame, handcrafted: pd.DataFrame, path: Path) -> Path | None:
+def time_to_accuracy(curves: pd.DataFrame, handcrafted: pd.DataFrame, path: Path, where: str) -> Path:
     """Each learned run's test accuracy after each epoch against its training seconds so far (one line per
-    seed), over the hand-crafted rows' (whole-pipeline seconds, test accuracy) points; log time axis."""
-    if curves.empty:
-        return None
+    seed), over the hand-crafted rows' (``seconds``: time to test predictions, test accuracy) points; log time."""
     plt = _figure_module()
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for i, ((pipeline, preset, device), group) in enumerate(curves.groupby(["pipeline", "preset", "device"])):
@@ -100,22 +98,48 @@ def time_to_accuracy(curves: pd.DataFrame, handcrafted: pd.DataFrame, path: Path
         for j, (_, run) in enumerate(group.groupby("seed")):
             ax.plot(run.train_seconds, run.test_accuracy, marker=".", color=colour, alpha=0.8,
                     label=f"{pipeline} (preset {preset}, {device}), one line per seed" if j == 0 else None)
-    hand = handcrafted[handcrafted.total_seconds > 0]
+    hand = handcrafted[handcrafted.seconds > 0]
     for pipeline, group in hand.groupby("pipeline"):
-        ax.scatter(group.total_seconds, group.test_accuracy, marker="s", color="black", s=30, zorder=3)
-        ax.annotate(pipeline, (group.total_seconds.mean(), group.test_accuracy.mean()), fontsize=8,
+        ax.scatter(group.seconds, group.test_accuracy, marker="s", color="black", s=30, zorder=3)
+        ax.annotate(pipeline, (group.seconds.mean(), group.test_accuracy.mean()), fontsize=8,
                     xytext=(5, -10), textcoords="offset points")
     if not hand.empty:
-        ax.scatter([], [], marker="s", color="black", label="hand-crafted rows (whole-pipeline time)")
+        ax.scatter([], [], marker="s", color="black", label="hand-crafted rows (features + fit + prediction)")
     from matplotlib.ticker import LogFormatter
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
     ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     low = min(curves.test_accuracy.min(), hand.test_accuracy.min() if not hand.empty else 1.0)
     ax.set_ylim(max(0.0, low - 0.02), 1.0)
-    ax.set_xlabel("seconds (learned: training so far, scoring excluded; hand-crafted: whole pipeline), log scale")
+    ax.set_xlabel("seconds (learned: training so far; hand-crafted: features + fit + prediction), log scale")
     ax.set_ylabel("test accuracy")
-    ax.set_title("Time to accuracy: learned runs after each epoch, hand-crafted rows as points")
+    ax.set_title(f"Time to accuracy, {where}\nlearned runs after each epoch, hand-crafted rows as points")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, path)
+
+
+def roofline(frame: pd.DataFrame, path: Path) -> Path:
+    """Each layer with FLOPs at its arithmetic intensity and measured FLOP/s, one marker per batch size, under
+    this device's roof: min(peak FLOP/s, bandwidth x intensity); log-log."""
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    peak, bandwidth = float(frame.peak_flops.iloc[0]), float(frame.bandwidth.iloc[0])
+    work = frame[frame.flops > 0]
+    x = np.logspace(np.log10(max(work.intensity.min() / 3, 1e-2)), np.log10(work.intensity.max() * 3), 200)
+    ax.plot(x, np.minimum(peak, bandwidth * x) / 1e9, color="black",
+            label=f"roof: {bandwidth / 1e9:.1f} GB/s copy, {peak / 1e9:.0f} GFLOP/s matmul")
+    ax.axvline(peak / bandwidth, color="grey", linestyle=":", label=f"ridge point {peak / bandwidth:.1f} FLOP/byte")
+    for marker, (batch, group) in zip("os^D", work.groupby("batch")):
+        ax.scatter(group.intensity, group.achieved_flops / 1e9, marker=marker, s=50, label=f"measured, batch {batch}")
+        for r in group.itertuples():
+            ax.annotate(r.name, (r.intensity, r.achieved_flops / 1e9), fontsize=8, xytext=(4, 3),
+                        textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (forward FLOPs per byte of fp32 weights and activations moved, log)")
+    ax.set_ylabel("GFLOP/s (log)")
+    ax.set_title(f"AlexNet-224 forward pass on a roofline ({frame.device.iloc[0]})")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")
     return save_figure(fig, path)
