@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", type=Path, default=Path("results/bench/time_to_accuracy"))
     args = parser.parse_args(argv)
     import runner
+    from pipelines import REGISTRY
+    presets = [p for p in REGISTRY[LEARNED].load().presets if p in REGISTRY[HANDCRAFTED].load().presets]
+    if args.preset not in presets:
+        parser.error(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}")
     try:
         data, device = load(args.data_dir), select_device(args.gpu)
     except (DataError, DeviceError) as exc:

@@ -135,14 +135,15 @@ def test_learning_curves_end_at_the_full_data_rows(fixture_dir):
 
 def _curve_rows(tmp_path, machine="test cpu"):
     """hog_kernel_svm at 0.93 in 100 s of features + fit + prediction (two seeds, full data, features computed;
-    a third seed read its features from the cache); cnn28 curves that reach 0.93 for good at 40 s (seed 0),
+    hog_svm below it, from cached features); cnn28 curves that reach 0.93 for good at 40 s (seed 0),
     never (seed 1), and only on a noisy crossing that falls back (seed 2); a run whose row was replaced later."""
     def row(name, family, seed, acc, started, **extra):
         return ResultRow(pipeline=name, family=family, preset="cpu", dataset="fashion-mnist", seed=seed, device="cpu",
                          device_name=machine, n_train=60000, n_test=10000, full_data=True, truncated=False,
                          test_accuracy=acc, total_seconds=150.0, started_at=started, **extra)
-    for seed, acc, cache in ((0, 0.929, "miss"), (1, 0.931, "miss"), (2, 0.5, "hit")):
-        r = row("hog_kernel_svm", "handcrafted", seed, acc, "t0", feature_seconds=10.0, encode_seconds=5.0,
+    for name, seed, acc, cache in (("hog_kernel_svm", 0, 0.929, "miss"), ("hog_kernel_svm", 1, 0.931, "miss"),
+                                   ("hog_svm", 0, 0.91, "hit")):
+        r = row(name, "handcrafted", seed, acc, "t0", feature_seconds=10.0, encode_seconds=5.0,
                 fit_seconds=60.0, predict_seconds=25.0, feature_cache=cache)
         upsert(tmp_path / "summary.csv", r)
         append_run(tmp_path / "runs.jsonl", r, {})
@@ -161,7 +162,8 @@ def test_time_to_accuracy_reads_the_curves_behind_the_rows(tmp_path):
     _curve_rows(tmp_path)
     rows = {r["seed"]: r for r in reach_rows(load_inputs(tmp_path))}
     assert rows[0]["handcrafted"] == "hog_kernel_svm" and rows[0]["handcrafted_accuracy"] == pytest.approx(0.93)
-    assert rows[0]["handcrafted_seconds"] == 100.0  # features + encoding + fit + prediction; cached seed left out
+    assert rows[0]["handcrafted_seconds"] == 100.0  # features + encoding + fit + prediction
+    assert rows[0]["handcrafted_cached"] is False  # the cached row is hog_svm's, not the target's
     assert rows[0]["reached_after_seconds"] == 40.0 and rows[0]["reached_at_epoch"] == 2  # not the stale 1 s
     assert rows[0]["ratio"] == pytest.approx(2.5)
     assert not rows[1]["reached"] and rows[1]["ratio"] is None and rows[1]["learned_best_accuracy"] == 0.92

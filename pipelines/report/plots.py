@@ -100,11 +100,15 @@ def time_to_accuracy(curves: pd.DataFrame, handcrafted: pd.DataFrame, path: Path
                     label=f"{pipeline} (preset {preset}, {device}), one line per seed" if j == 0 else None)
     hand = handcrafted[handcrafted.seconds > 0]
     for pipeline, group in hand.groupby("pipeline"):
-        ax.scatter(group.seconds, group.test_accuracy, marker="s", color="black", s=30, zorder=3)
+        ax.scatter(group.seconds, group.test_accuracy, marker="s", s=30, zorder=3, edgecolors="black",
+                   facecolors=["white" if c else "black" for c in group.cached])
         ax.annotate(pipeline, (group.seconds.mean(), group.test_accuracy.mean()), fontsize=8,
                     xytext=(5, -10), textcoords="offset points")
     if not hand.empty:
         ax.scatter([], [], marker="s", color="black", label="hand-crafted rows (features + fit + prediction)")
+        if hand.cached.any():
+            ax.scatter([], [], marker="s", facecolors="white", edgecolors="black",
+                       label="hand-crafted rows with cached features (extraction left out)")
     from matplotlib.ticker import LogFormatter
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
