@@ -537,7 +537,9 @@ class Roofline(Experiment):
         return (f"![roofline](figures/{path.name})\n\nThis device ({peak.device}): {peak.peak_flops / 1e9:.1f} "
                 f"GFLOP/s on a {int(peak.matmul_n)}² fp32 matmul, {peak.bandwidth / 1e9:.1f} GB/s on a "
                 f"{int(peak.copy_mib)} MiB copy (read + write), so the ridge point is {peak.ridge:.1f} FLOPs per "
-                f"byte.\n\n{table}\n\nBytes are a lower bound (weights read once per batch, each activation read "
+                f"byte. These ceilings are what a plain matmul and a plain copy reached: a layer drawn above the roof ran "
+                f"faster than that matmul (oneDNN's convolutions can), or, left of the ridge, moved fewer bytes "
+                f"through main memory than counted (caches).\n\n{table}\n\nBytes are a lower bound (weights read once per batch, each activation read "
                 f"and written once, fp32); pooling and activation layers move bytes but do no counted FLOPs and are "
                 f"left out. **Answer:** {self.answer(frame)}.")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from .. import REGISTRY
 from ..curves import hand_seconds, time_to_reach
@@ -79,7 +80,8 @@ def pairings(inp: Inputs) -> list[dict]:
     hand = hand.assign(cached=hand.feature_cache.astype(object).where(hand.feature_cache.notna(), "").astype(str)
                        == "hit")
     keep = set(learned[KEY].itertuples(index=False, name=None))
-    curves = curves[[tuple(k) in keep for k in curves[KEY].itertuples(index=False, name=None)]]
+    curves = curves.loc[pd.Series([tuple(k) in keep for k in curves[KEY].itertuples(index=False, name=None)],
+                                  index=curves.index, dtype=bool)]
     out = []
     for (preset, device, machine), group in curves.groupby(["preset", "device", "device_name"]):
         same = hand[(hand.preset == preset) & ((hand.device_name == machine) if device == "cpu" else True)]
