@@ -9,6 +9,16 @@ import pandas as pd
 from ..figures import _figure_module, save_figure
 
 
+def finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Axis labels, title, a light grid on both tick levels, a small legend; then the atomic save."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, path)
+
+
 def scatter(ok: pd.DataFrame, path: Path) -> Path | None:
     """Accuracy against whole-pipeline wall time, one point per row."""
     ok = ok[ok.total_seconds > 0]
@@ -115,12 +125,9 @@ def time_to_accuracy(curves: pd.DataFrame, handcrafted: pd.DataFrame, path: Path
     ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     low = min(curves.test_accuracy.min(), hand.test_accuracy.min() if not hand.empty else 1.0)
     ax.set_ylim(max(0.0, low - 0.02), 1.0)
-    ax.set_xlabel("seconds (learned: training so far; hand-crafted: features + fit + prediction), log scale")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"Time to accuracy, {where}\nlearned runs after each epoch, hand-crafted rows as points")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    return save_figure(fig, path)
+    return finish(fig, ax, path, "seconds (learned: training so far; hand-crafted: features + fit + prediction), "
+                  "log scale", "test accuracy",
+                  f"Time to accuracy, {where}\nlearned runs after each epoch, hand-crafted rows as points")
 
 
 def roofline(frame: pd.DataFrame, path: Path) -> Path:
@@ -141,9 +148,5 @@ def roofline(frame: pd.DataFrame, path: Path) -> Path:
                         textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (forward FLOPs per byte of fp32 weights and activations moved, log)")
-    ax.set_ylabel("GFLOP/s (log)")
-    ax.set_title(f"AlexNet-224 forward pass on a roofline ({frame.device.iloc[0]})")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    return save_figure(fig, path)
+    return finish(fig, ax, path, "arithmetic intensity (forward FLOPs per byte of fp32 weights and activations "
+                  "moved, log)", "GFLOP/s (log)", f"AlexNet-224 forward pass on a roofline ({frame.device.iloc[0]})")
