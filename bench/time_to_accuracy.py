@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipelines.base import DeviceError, RunContext, cpu_name, select_device  # noqa: E402
 from pipelines.data import DataError, load  # noqa: E402
 from pipelines.report.inputs import load_inputs  # noqa: E402
-from pipelines.report.sections import reach_rows, time_to_accuracy_figures  # noqa: E402
+from pipelines.report.sections import pairings, reach_rows, time_to_accuracy_figures  # noqa: E402
 from pipelines.results import atomic_write_text, provenance  # noqa: E402
 
 HANDCRAFTED, LEARNED = "hog_kernel_svm", "cnn28"
@@ -55,9 +55,10 @@ def main(argv=None) -> int:
             ctx = dataclasses.replace(base, seed=seed, device=select_device(False) if name == HANDCRAFTED else device)
             runner.run_one(name, data, ctx, provenance())
     inp = load_inputs(args.results_dir)
-    rows = [r for r in reach_rows(inp)
+    pairs = pairings(inp)
+    rows = [r for r in reach_rows(inp, pairs)
             if r["learned"] == LEARNED and r["preset"] == args.preset and r["seed"] in args.seeds]
-    figures = time_to_accuracy_figures(inp)
+    figures = time_to_accuracy_figures(inp, pairs)
     machines = {"cpu": cpu_name(), LEARNED: device.name}
     atomic_write_text(args.results_dir / "reach.json", json.dumps({"machines": machines, "rows": rows}, indent=1))
     print(f"\nmachines: {machines}; preset {args.preset}; figures: {', '.join(str(p) for p in figures)}")

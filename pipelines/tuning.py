@@ -88,6 +88,11 @@ def run_tuning(t: Tuning, data: Dataset, ctx: RunContext, log=print) -> dict:
     return payload
 
 
+def as_json(value):
+    """``value`` as it reads back from a JSON file (tuples become lists, other objects their ``str``)."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def model_fingerprint(model: str) -> str:
     """A short hash of a network's building function's source: a record of which network a run trained."""
     from .learned.models import MODELS
@@ -103,7 +108,7 @@ def presets_of(pipelines) -> dict:
         if name not in REGISTRY:
             continue
         cfg = REGISTRY[name].load().config("cpu")
-        record = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+        record = as_json(dataclasses.asdict(cfg))
         if getattr(cfg, "model", None):
             record["model_source"] = model_fingerprint(cfg.model)
         out[name] = record
@@ -116,8 +121,7 @@ def same_preset(pipeline: str, stored: dict | None, now: dict, ignore=()) -> boo
     recorded run could not have set it otherwise)."""
     if stored is None:
         return False
-    defaults = {f.name: f.default for f in dataclasses.fields(REGISTRY[pipeline].load().Config)}
-    plain = json.loads(json.dumps(defaults, default=str))
+    plain = as_json({f.name: f.default for f in dataclasses.fields(REGISTRY[pipeline].load().Config)})
     return stored.keys() <= now.keys() and all(stored[k] == v if k in stored else v == plain.get(k)
                                                for k, v in now.items() if k not in ignore)
 

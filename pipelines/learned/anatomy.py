@@ -5,6 +5,7 @@ against ``torch.utils.flop_counter.FlopCounterMode``; forward time per layer is 
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -41,16 +42,23 @@ def torch_flops(layer: nn.Module, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """Median forward time in milliseconds on ``x``'s device, synchronised before each clock read."""
+def timings(fn, repeats: int, device: torch.device) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn`` after one untimed warm-up call, synchronised around each."""
+    fn()
     times = []
-    for _ in range(repeats + 1):  # the first call warms up
-        sync(x.device)
+    for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
-        layer(x)
-        sync(x.device)
+        fn()
+        sync(device)
         times.append(time.perf_counter() - start)
-    return 1000 * sorted(times[1:])[len(times[1:]) // 2]
+    return times
+
+
+def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
+    """Median forward time in milliseconds on ``x``'s device."""
+    times = sorted(timings(lambda: layer(x), repeats, x.device))
+    return 1000 * times[len(times) // 2]
 
 
 @torch.inference_mode()
@@ -93,26 +101,13 @@ def layer_traffic(batch: int) -> list[dict]:
             out = tuple(y.shape[1:])
             flops = batch * analytic_flops(layer, out)
             weights = BYTES * analytic_params(layer)
-            read = weights + batch * BYTES * int(torch.tensor(tuple(x.shape[1:])).prod())
-            written = batch * BYTES * int(torch.tensor(out).prod())
+            read = weights + batch * BYTES * math.prod(x.shape[1:])
+            written = batch * BYTES * math.prod(out)
             rows.append({"index": i, "layer": type(layer).__name__, "batch": batch, "flops": flops,
                          "weight_bytes": weights, "bytes_read": read, "bytes_written": written,
                          "intensity": flops / (read + written)})
             x = y
     return rows
-
-
-def best_seconds(fn, repeats: int, device: torch.device) -> float:
-    """The fastest of ``repeats`` timed calls after one warm-up, synchronised around each."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 @torch.inference_mode()
@@ -121,10 +116,10 @@ def device_peaks(device: str = "cpu", matmul_n: int = 2048, copy_mib: int = 256,
     copy between two large fp32 tensors (bytes read + written), each the best of ``repeats``."""
     dev = torch.device(device)
     a, b = torch.rand(matmul_n, matmul_n, device=dev), torch.rand(matmul_n, matmul_n, device=dev)
-    flops = 2 * matmul_n ** 3 / best_seconds(lambda: a @ b, repeats, dev)
+    flops = 2 * matmul_n ** 3 / min(timings(lambda: a @ b, repeats, dev))
     src = torch.rand(copy_mib * 2 ** 20 // BYTES, device=dev)
     dst = torch.empty_like(src)
-    bandwidth = 2 * src.numel() * BYTES / best_seconds(lambda: dst.copy_(src), repeats, dev)
+    bandwidth = 2 * src.numel() * BYTES / min(timings(lambda: dst.copy_(src), repeats, dev))
     return {"peak_flops": flops, "bandwidth": bandwidth, "ridge": flops / bandwidth, "matmul_n": matmul_n,
             "copy_mib": copy_mib, "device": str(dev)}
 

@@ -275,7 +275,7 @@ class Trainer:
         state = self._train(net, opt, sched, x, y, state, watch)
         sync(dev)
         start = time.perf_counter()
-        preds = evaluate(net if dist.world_size() == 1 else unwrap(net), xt, cfg, self.amp)
+        preds = self._predict(net, xt)
         sync(dev)
         eval_seconds = time.perf_counter() - start
         return TrainResult(model, state, preds.cpu().numpy(), eval_seconds, precision_for(dev),
@@ -306,11 +306,14 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=[dev_index(self.device)] if self.device.type == "cuda" else None)
         return torch.compile(net) if self.ctx.compile else net
 
+    def _predict(self, net, x_uint8: torch.Tensor) -> torch.Tensor:
+        """``evaluate`` on the bare model under DDP (every rank predicts all of ``x_uint8``, no collectives)."""
+        return evaluate(net if dist.world_size() == 1 else unwrap(net), x_uint8, self.cfg, self.amp)
+
     def _score(self, net, watch) -> float:
         """Accuracy on the watched images (untimed by training)."""
         x, y = watch
-        preds = evaluate(net if dist.world_size() == 1 else unwrap(net), x, self.cfg, self.amp)
-        return float((preds == y).float().mean().item())
+        return float((self._predict(net, x) == y).float().mean().item())
 
     def _train(self, net, opt, sched, x, y, state: TrainState, watch=None) -> TrainState:
         cfg, dev = self.cfg, self.device

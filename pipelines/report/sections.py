@@ -91,11 +91,12 @@ def pairings(inp: Inputs) -> list[dict]:
     return out
 
 
-def reach_rows(inp: Inputs) -> list[dict]:
-    """For each paired learned run: the best hand-crafted pipeline (highest mean test accuracy), its mean time
-    to test predictions, and when the run's curve reaches that mean accuracy for good."""
+def reach_rows(inp: Inputs, pairs: list[dict] | None = None) -> list[dict]:
+    """For each paired learned run (``pairs``: ``pairings(inp)``, computed here if not given): the best
+    hand-crafted pipeline (highest mean test accuracy), its mean time to test predictions, and when the run's
+    curve reaches that mean accuracy for good."""
     out = []
-    for pair in pairings(inp):
+    for pair in pairings(inp) if pairs is None else pairs:
         best = pair["hand"].groupby("pipeline").agg(acc=("test_accuracy", "mean"), seconds=("seconds", "mean"),
                                                     cached=("cached", "any"))
         top = best.acc.idxmax()
@@ -114,10 +115,10 @@ def reach_rows(inp: Inputs) -> list[dict]:
     return out
 
 
-def time_to_accuracy_figures(inp: Inputs) -> list[Path]:
-    """One figure per pairing: its learned curves over its hand-crafted points."""
+def time_to_accuracy_figures(inp: Inputs, pairs: list[dict] | None = None) -> list[Path]:
+    """One figure per pairing (``pairs`` as for ``reach_rows``): its learned curves over its hand-crafted points."""
     paths = []
-    for pair in pairings(inp):
+    for pair in pairings(inp) if pairs is None else pairs:
         slug = re.sub(r"[^a-z0-9]+", "-", str(pair["machine"]).lower()).strip("-")[:40]
         paths.append(time_to_accuracy(pair["curves"], pair["hand"], inp.figures /
                                       f"time_to_accuracy_{pair['preset']}_{pair['device']}_{slug}.png",
@@ -127,7 +128,8 @@ def time_to_accuracy_figures(inp: Inputs) -> list[Path]:
 
 def time_to_accuracy_section(inp: Inputs) -> str:
     """The learned curves over the hand-crafted points, and the ``reach_rows`` table."""
-    paths = time_to_accuracy_figures(inp)
+    pairs = pairings(inp)
+    paths = time_to_accuracy_figures(inp, pairs)
     if not paths:
         return ("_No learned row that may enter a verdict has a recorded curve and a hand-crafted row of the same "
                 "preset (and CPU) to be compared with._")
@@ -135,7 +137,7 @@ def time_to_accuracy_section(inp: Inputs) -> str:
              f"{r['handcrafted']}: {r['handcrafted_accuracy']:.4f} in {r['handcrafted_seconds']:.0f} s"
              + (" (cached features)" if r["handcrafted_cached"] else ""),
              f"{r['reached_after_seconds']:.0f} s (epoch {r['reached_at_epoch']})" if r["reached"] else
-             f"not reached (best {r['learned_best_accuracy']:.4f})", fmt(r["ratio"], 2)] for r in reach_rows(inp)]
+             f"not reached (best {r['learned_best_accuracy']:.4f})", fmt(r["ratio"], 2)] for r in reach_rows(inp, pairs)]
     table = md_table(["learned", "preset", "device", "seed", "best hand-crafted: mean accuracy, mean time",
                       "learned training time to reach it for good", "ratio (hand-crafted time / learned time)"],
                      rows)
