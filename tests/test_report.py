@@ -245,10 +245,9 @@ def test_roofline_answer_names_the_layers_below_the_ridge():
     import pandas as pd
     from pipelines.report.experiments import EXPERIMENTS, layer_names
     from pipelines.learned.anatomy import layer_traffic
-    frame = pd.DataFrame([{**r, "bound": ("memory" if r["intensity"] < 10 else "compute") if r["flops"] else "–"}
-                          for b in (1, 128) for r in layer_traffic(b)])
-    frame["name"] = [n for _, g in frame.groupby("batch", sort=False) for n in layer_names(g.layer)]
-    answer = EXPERIMENTS["roofline"].answer(frame)
+    rows = [{**r, "bound": ("memory" if r["intensity"] < 10 else "compute") if r["flops"] else "–"}
+            for b in (1, 128) for r in layer_traffic(b)]
+    answer = EXPERIMENTS["roofline"].answer({"rows": rows}, "4c")
     assert answer.startswith("at batch 1, fc6, fc7, fc8 sit below the ridge point")
     assert answer.endswith("at batch 128, fc8 sits below the ridge point (bandwidth-bound)")  # 10 outputs: 4.6
     assert layer_names(["Conv2d", "ReLU", "Conv2d", "Linear"]) == ["conv1", "ReLU", "conv2", "fc6"]

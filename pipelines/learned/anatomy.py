@@ -5,8 +5,11 @@ against ``torch.utils.flop_counter.FlopCounterMode``; forward time per layer is 
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import math
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -138,3 +141,68 @@ def achieved_flops(batch: int, device: str = "cpu", repeats: int = 3) -> list[fl
         out.append(flops / (time_layer(layer, x, repeats) / 1000) if flops else 0.0)
         x = y
     return out
+
+
+def forward_flops(model: nn.Module, image_size: int) -> int:
+    """FLOPs of one image's forward pass through ``model`` (torch's counter; a multiply-add is 2)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(torch.zeros(1, 1, image_size, image_size, device=next(model.parameters()).device))
+    model.train()
+    return int(counter.get_total_flops())
+
+
+# --- memory of training (the chapter's exercise 3) ---------------------------------------------------------
+
+CUDA_MEMORY = "torch.cuda.max_memory_allocated over the steps, less what was allocated before"
+CPU_MEMORY = ("the process's peak resident memory over the steps (Linux VmHWM, reset first), less its resident "
+              "memory before (freed heap returned with malloc_trim)")
+
+
+def _resident() -> tuple[int, int]:
+    """(resident, peak resident since the last reset) bytes of this process, from Linux's /proc."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return tuple(int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM"))
+
+
+def _reset_peak() -> bool:
+    """Give freed heap back to the OS and restart the kernel's peak count; False where that is not possible."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def memory_by_batch(cfg, batches, device: str = "cpu") -> dict[int, dict]:
+    """``training_memory`` of ``cfg`` at each batch size, after one untimed warm-up measurement (the first
+    steps of a process allocate libraries' one-time buffers, which would be counted against the first batch)."""
+    import dataclasses
+    training_memory(dataclasses.replace(cfg, batch_size=min(batches)), device)
+    return {b: training_memory(dataclasses.replace(cfg, batch_size=b), device) for b in batches}
+
+
+def training_memory(cfg, device: str = "cpu", steps: int = 3) -> dict:
+    """Peak memory of ``steps`` SGD steps of ``cfg``'s network at ``cfg.batch_size`` on ``device``, counted from
+    before the network is built (weights, gradients, optimizer state, activations), and how it was measured."""
+    from .trainer import build_model, make_optimizer, prepare, train_step
+    from .precision import autocast_for
+    dev = torch.device(device)
+    x = torch.randint(0, 256, (cfg.batch_size, 28, 28), dtype=torch.uint8, device=dev)
+    y = torch.randint(0, 10, (cfg.batch_size,), device=dev)
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        before, method = torch.cuda.memory_allocated(dev), CUDA_MEMORY
+    elif _reset_peak():
+        before, method = _resident()[0], CPU_MEMORY
+    else:
+        return {"peak_memory_bytes": None, "memory_method": "not measured (needs Linux /proc or CUDA)"}
+    model = build_model(cfg, dev, x)
+    opt = make_optimizer(model, cfg)
+    for _ in range(steps):
+        train_step(model, opt, prepare(x, cfg.image_size), y, autocast_for(dev))
+    sync(dev)
+    peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else _resident()[1]
+    return {"peak_memory_bytes": int(peak - before), "memory_method": method}

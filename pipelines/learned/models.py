@@ -47,19 +47,28 @@ def lenet(activation: str = "sigmoid", pool: str = "avg", dropout: float = 0.0, 
         nn.Linear(84, num_classes)))
 
 
-def alexnet(activation: str = "relu", dropout: float = 0.5, num_classes: int = 10) -> nn.Sequential:
-    """AlexNet as in d2l 8.1, for one grey channel at 224x224: 96x54x54 after conv1, 256x5x5 before flatten."""
+def alexnet(activation: str = "relu", dropout: float = 0.5, num_classes: int = 10, width: float = 1.0,
+            hidden: int = 4096, image_size: int = 224) -> nn.Sequential:
+    """AlexNet as in d2l 8.1, for one grey channel at 224x224: 96x54x54 after conv1, 256x5x5 before flatten.
+    ``width`` scales every convolution's channels, ``hidden`` sets the two dense layers' units and
+    ``image_size`` the input side (the dense layer's inputs follow from it): the chapter's exercise 2a makes
+    AlexNet cheaper with them; the defaults are the chapter's network, layer for layer."""
     act = ACTIVATIONS[activation]
+    c1, c2, c3, c4 = (max(1, round(c * width)) for c in (96, 256, 384, 256))
+    features = nn.Sequential(
+        nn.Conv2d(1, c1, kernel_size=11, stride=4, padding=1), act(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c1, c2, kernel_size=5, padding=2), act(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c2, c3, kernel_size=3, padding=1), act(),
+        nn.Conv2d(c3, c3, kernel_size=3, padding=1), act(),
+        nn.Conv2d(c3, c4, kernel_size=3, padding=1), act(), nn.MaxPool2d(3, 2),
+        nn.Flatten())
+    with torch.no_grad():
+        flat = features(torch.zeros(1, 1, image_size, image_size)).shape[1]
     return xavier_init(nn.Sequential(
-        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), act(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96, 256, kernel_size=5, padding=2), act(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, kernel_size=3, padding=1), act(),
-        nn.Conv2d(384, 384, kernel_size=3, padding=1), act(),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1), act(), nn.MaxPool2d(3, 2),
-        nn.Flatten(),
-        nn.Linear(6400, 4096), act(), nn.Dropout(dropout),
-        nn.Linear(4096, 4096), act(), nn.Dropout(dropout),
-        nn.Linear(4096, num_classes)))
+        *features,
+        nn.Linear(flat, hidden), act(), nn.Dropout(dropout),
+        nn.Linear(hidden, hidden), act(), nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes)))
 
 
 def conv_bn(cin: int, cout: int, act) -> list[nn.Module]:

@@ -101,7 +101,11 @@ def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None) -> nn.Module:
     """The network; with ``cfg.standardize``, behind a ``Standardize`` layer holding ``x_train``'s statistics."""
-    model = MODELS[cfg.model](**dict(cfg.model_kwargs))
+    build = MODELS[cfg.model]
+    kwargs = dict(cfg.model_kwargs)
+    if "image_size" in inspect.signature(build).parameters:  # a network whose shape follows its input side
+        kwargs["image_size"] = cfg.image_size
+    model = build(**kwargs)
     if cfg.standardize:
         pixels = x_train.float().div(255.0)
         model = nn.Sequential(Standardize(pixels.mean().item(), pixels.std().item()), *model)

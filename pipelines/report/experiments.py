@@ -29,9 +29,9 @@ from ..base import RunContext
 from ..data import Dataset, validation_split
 from ..results import atomic_write_text, provenance
 from ..tuning import STALE, TUNING_DIR, Tuning, chosen, divergence_errors, drift, presets_of
-from .claims import (ALL_OF_RULE, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
+from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
                      TWO_ARM_RULE, Verdict, all_of, decide, family)
-from .plots import bar_plot, curve_plot, roofline
+from .plots import bar_plot, batch_plot, cost_plot, curve_plot, epochs_plot, roofline
 from .stats import Estimate, difference, mean_ci, slope
 from .tables import aggregate, flag, fmt, md_table, pm, seeds_of
 
@@ -45,6 +45,12 @@ class ExpSize:
     sizes: tuple[int, ...] = ()      # learning curves: training-set sizes
     fast_up_to: int = 0              # learning curves: FAST_SEEDS seeds at sizes up to this, else MIN_SEEDS
     min_steps: int = 0               # learning curves: at least this many SGD steps per learned run
+    n_train_of: tuple[tuple[str, int], ...] = ()  # a pipeline's own training-set size, where not ``n_train``
+    n_eval: int | None = None        # score the first n validation and the first n test images (None: all)
+    budget: float | None = None      # seconds of training per run, where arms are compared at a fixed time
+
+    def n_for(self, pipeline: str) -> int:
+        return dict(self.n_train_of).get(pipeline, self.n_train)
 
 
 CPU_SEEDS, FAST = tuple(range(MIN_SEEDS)), tuple(range(FAST_SEEDS))
@@ -65,15 +71,21 @@ def arms_of(kind: str) -> list[str]:
     return [n for n, e in REGISTRY.items() if e.family == kind and runs_on_cpu(n)]
 
 
-def evaluation_view(data: Dataset) -> tuple[Dataset, int]:
+def evaluation_view(data: Dataset, n_eval: int | None = None) -> tuple[Dataset, int]:
     """What experiment arms see: the validation split's training pool to train on, and as "test" images the
     validation images followed by the real test images (so one prediction pass scores both); and how many
-    of those are validation images. Arms are chosen on the first part and scored on the second."""
+    of those are validation images. Arms are chosen on the first part and scored on the second. ``n_eval``
+    keeps the first n of each (the same images for every arm and seed), where scoring all costs too much."""
     val = validation_split(data)
-    view = Dataset(val.x_train, val.y_train, np.concatenate([val.x_test, data.x_test]),
-                   np.concatenate([val.y_test, data.y_test]), name=data.name, source=val.source,
-                   class_names=data.class_names)
-    return view, len(val.x_test)
+    x_val, y_val, x_te, y_te = val.x_test[:n_eval], val.y_test[:n_eval], data.x_test[:n_eval], data.y_test[:n_eval]
+    view = Dataset(val.x_train, val.y_train, np.concatenate([x_val, x_te]), np.concatenate([y_val, y_te]),
+                   name=data.name, source=val.source, class_names=data.class_names)
+    return view, len(x_val)
+
+
+def recipe_of(pipeline: str, preset: str):
+    """A pipeline's preset at an experiment's size: its ``cpu`` preset, or its ``smoke`` one for tiny runs."""
+    return REGISTRY[pipeline].load().config(size_name(preset))
 
 
 def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int, n_train: int, **overrides) -> dict:
@@ -81,11 +93,11 @@ def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int
     and the test images; a diverged network scores chance on both."""
     data, n_val = view
     p = REGISTRY[pipeline].load()
-    base = p.config(size_name(ctx.preset))  # the smoke preset's small codebooks and PCA for tiny runs
-    cfg = dataclasses.replace(base, n_train=n_train, n_test=None, **overrides)
+    cfg = dataclasses.replace(recipe_of(pipeline, ctx.preset), n_train=n_train, n_test=None, **overrides)
     sctx = dataclasses.replace(ctx, seed=seed, figures=False, checkpoints=False, curves=False, resume=False)
     start = time.perf_counter()
-    row = {"pipeline": pipeline, "seed": seed, "n_train": n_train, "diverged": False, "truncated": False}
+    row = {"pipeline": pipeline, "seed": seed, "n_train": n_train, "diverged": False, "truncated": False,
+           "n_classes": len(data.class_names)}
     try:
         out = p.run(data, cfg, sctx)
     except divergence_errors(pipeline) as exc:
@@ -96,6 +108,7 @@ def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int
     return {**row, "n_train": out.n_train, "test_accuracy": float(hits[n_val:].mean()),
             "validation_accuracy": float(hits[:n_val].mean()), "train_accuracy": out.train_accuracy,
             "seconds": time.perf_counter() - start, "epochs": out.epochs,
+            "train_images_per_second": out.train_images_per_second,
             "images_seen": out.extra.get("images_seen"), "truncated": bool(out.extra.get("truncated", False))}
 
 
@@ -107,6 +120,7 @@ class Experiment:
     claim: str | None = None
     rule: str = TWO_ARM_RULE
     sizes: dict[str, ExpSize]
+    exercises: tuple[str, ...] = ()  # the chapter's exercises it answers (keys of ``EXERCISES``)
 
     def tunings(self) -> list[Tuning]:
         return []
@@ -123,6 +137,10 @@ class Experiment:
 
     def body(self, inp, exp: dict) -> str:
         raise NotImplementedError
+
+    def answer(self, exp: dict, exercise: str = "") -> str:
+        """An exercise's answer in one sentence, from the stored rows (experiments with ``exercises``)."""
+        return self.judge(pd.DataFrame(exp["rows"]), exp)[0]
 
     def verdict(self, exp: dict | None) -> Verdict | None:
         if self.claim is None:
@@ -315,6 +333,7 @@ class Activation(Experiment):
 
 class LeNetLadder(Experiment):
     name, title = "lenet_ladder", "LeNet modernised step by step (exercise 5)"
+    exercises = ("5",)
     description = ("d2l's LeNet with ReLU, max-pooling, dropout and standardised input added one at a time and "
                    "each alone, every arm at its own validation-chosen learning rate")
     claim = "Modernising LeNet (ReLU, max-pooling, dropout, standardised input) improves its test accuracy."
@@ -443,7 +462,9 @@ class Augmentation(Ablation):
 
 
 class Anatomy(Experiment):
-    name, title = "anatomy", "Compute anatomy of AlexNet-224"
+    name, title = "anatomy", "Compute anatomy of AlexNet-224 (exercises 4a, 4b)"
+    exercises = ("4a", "4b")
+    recipe_batch = 128  # the chapter's batch for AlexNet: where the activations are weighed against the weights
     description = "AlexNet-224 parameters, FLOPs, memory and time per layer"
     claim = ("In AlexNet the fully connected layers hold most parameters while the convolutions do most of the "
              "compute.")
@@ -466,6 +487,23 @@ class Anatomy(Experiment):
         return (f"FC layers: {fc_params:.1%} of parameters; convolutions: {conv_flops:.1%} of FLOPs, "
                 f"{conv_time:.1%} of measured forward time",
                 SUPPORTED if fc_params > 0.5 and conv_flops > 0.5 else NOT_SUPPORTED, match)
+
+    def answer(self, exp, exercise=""):
+        frame = pd.DataFrame(exp["rows"])
+        if exercise == "4b":
+            conv = frame[frame.layer == "Conv2d"]
+            top = layer_names(frame.layer)[int(frame.flops.idxmax())]
+            return (f"the convolutions: {conv.flops.sum() / frame.flops.sum():.1%} of the forward FLOPs "
+                    f"({frame.flops.sum() / 1e9:.2f} GFLOPs per image; {top} alone {frame.flops.max() / frame.flops.sum():.1%}) "
+                    f"and {conv.forward_ms.sum() / frame.forward_ms.sum():.1%} of the measured forward time")
+        weights = 4 * frame.params.sum()
+        fc = frame[frame.layer == "Linear"].params.sum() / frame.params.sum()
+        acts = self.recipe_batch * frame.activation_bytes.sum()
+        return (f"the weights: {weights / 2**20:.0f} MiB in fp32 ({fc:.1%} in the fully connected layers), held again "
+                f"for their gradients in training; one image's forward activations take "
+                f"{frame.activation_bytes.sum() / 2**20:.1f} MiB, {acts / 2**20:.0f} MiB at the recipe's batch of "
+                f"{self.recipe_batch}, so the weights dominate up to a batch of about "
+                f"{weights / frame.activation_bytes.sum():.0f} images and the activations beyond it")
 
     def body(self, inp, exp):
         frame = pd.DataFrame(exp["rows"])
@@ -492,6 +530,7 @@ def layer_names(layers) -> list[str]:
 
 class Roofline(Experiment):
     name, title = "roofline", "Memory bandwidth: AlexNet-224 on a roofline (exercise 4c)"
+    exercises = ("4c",)
     description = ("bytes moved and FLOPs per byte of each AlexNet-224 layer at batch 1 and at the recipe's batch, "
                    "placed under this device's measured peak FLOP/s and memory bandwidth")
     sizes = {"smoke": ExpSize(0, (0,)), "cpu": ExpSize(0, (0,))}
@@ -513,8 +552,18 @@ class Roofline(Experiment):
                              if row["flops"] else "–"})
         return rows
 
-    def answer(self, frame: pd.DataFrame) -> str:
-        """The exercise's answer in one sentence per batch size: which layers the bandwidth limits."""
+    @staticmethod
+    def named(exp: dict) -> pd.DataFrame:
+        """The stored rows, each layer named as the AlexNet paper numbers it."""
+        frame = pd.DataFrame(exp["rows"])
+        return frame.assign(name=[n for _, g in frame.groupby("batch", sort=False) for n in layer_names(g.layer)])
+
+    def answer(self, exp, exercise=""):
+        return self.bound_layers(self.named(exp))
+
+    @staticmethod
+    def bound_layers(frame: pd.DataFrame) -> str:
+        """Which layers the bandwidth limits, per batch size."""
         parts = []
         for batch, g in frame[frame.flops > 0].groupby("batch"):
             memory = list(g.name[g.bound == "memory"])
@@ -525,8 +574,7 @@ class Roofline(Experiment):
         return "; ".join(parts)
 
     def body(self, inp, exp):
-        frame = pd.DataFrame(exp["rows"])
-        frame["name"] = [n for _, g in frame.groupby("batch", sort=False) for n in layer_names(g.layer)]
+        frame = self.named(exp)
         path = roofline(frame, inp.figures / f"exp_{self.name}.png")
         peak = frame.iloc[0]
         rows = [[r.name, r.batch, fmt(r.flops / 1e6, 1), fmt(r.bytes_read / 2**20, 2), fmt(r.bytes_written / 2**20, 2),
@@ -541,11 +589,296 @@ class Roofline(Experiment):
                 f"faster than that matmul (oneDNN's convolutions can), or, left of the ridge, moved fewer bytes "
                 f"through main memory than counted (caches).\n\n{table}\n\nBytes are a lower bound (weights read once per batch, each activation read "
                 f"and written once, fp32); pooling and activation layers move bytes but do no counted FLOPs and are "
-                f"left out. **Answer:** {self.answer(frame)}.")
+                f"left out. **Answer:** {self.bound_layers(frame)}.")
 
+
+class Epochs(Experiment):
+    name, title = "epochs", "Epochs: training longer than the recipe (exercise 1)"
+    exercises = ("1",)
+    description = ("LeNet and cnn28 trained for 1×, 2× and 3× their recipe's epochs, each a complete run of its own "
+                   "schedule (cnn28's one-cycle schedule stretches over the longer run)")
+    claim = ("Training longer helps d2l's LeNet more than cnn28: LeNet's recipe stops before it has learned what it "
+             "can, the modern network's does not.")
+    networks = ("lenet", "cnn28")
+    multiples = (1, 2, 3)
+    rule = (f"effect = LeNet's test-accuracy gain from 1× to 3× the recipe's epochs − cnn28's, paired by seed: "
+            f"{TWO_ARM_RULE}")
+    sizes = {"smoke": ExpSize(600, (0, 1), n_eval=100),
+             "cpu": ExpSize(20_000, CPU_SEEDS, n_train_of=(("cnn28", 3_000),), n_eval=2_000)}
+
+    def run(self, view, ctx, size, seeds):
+        rows = []
+        for s in seeds or size.seeds:
+            for net in self.networks:
+                recipe = recipe_of(net, ctx.preset).epochs
+                rows += [{"arm": f"{net} {m}×", "model": net, "multiple": m,
+                          **run_arm(view, ctx, net, s, size.n_for(net), epochs=m * recipe)} for m in self.multiples]
+        return rows
+
+    def gains(self, rows: pd.DataFrame) -> dict[str, dict]:
+        """Per network, {seed: test accuracy at the longest run − at the recipe's length}."""
+        out = {}
+        for net in self.networks:
+            hi, lo = (seeds_of(rows, "model", net, multiple=m) for m in (self.multiples[-1], self.multiples[0]))
+            out[net] = {s: hi[s] - lo[s] for s in set(hi) & set(lo)}
+        return out
+
+    def judge(self, rows, exp):
+        agg = aggregate(rows, ["model", "multiple"])
+        gains = self.gains(rows)
+        measured = "; ".join(
+            f"{net}: " + ", ".join(f"{int(a.multiple)}× {a.test_accuracy_mean:.4f}" for a in g.itertuples())
+            + f" (gain {mean_ci(list(gains[net].values())).text()}; train − test gap "
+            + " → ".join(f"{a.gap_mean:+.3f}" for a in g.itertuples()) + ")"
+            for net, g in agg.groupby("model", sort=False))
+        return measured, *decide(difference(*(gains[n] for n in self.networks)))
+
+    def body(self, inp, exp):
+        rows = pd.DataFrame(exp["rows"])
+        agg = aggregate(rows, ["model", "multiple", "epochs"])
+        path = epochs_plot(agg, inp.figures / f"exp_{self.name}.png")
+        table = md_table(["network", "epochs (× recipe)", "train images", "test acc", "train acc (eval mode)",
+                          "gap (train − test)", "seeds"],
+                         [[a.model, f"{fmt(a.epochs, 0)} ({int(a.multiple)}×)",
+                           fmt(int(dict(exp["config"]["n_train_of"]).get(a.model, exp["config"]["n_train"]))),
+                           pm(a.test_accuracy_mean, a.test_accuracy_half), pm(a.train_accuracy_mean, a.train_accuracy_half),
+                           pm(a.gap_mean, a.gap_half), a.n] for a in agg.itertuples()])
+        diverged, _ = failed_runs(rows)
+        note = f" {diverged} run(s) diverged and count as chance." if diverged else ""
+        return (f"![epochs](figures/{path.name})\n\n{table}\n\nEach point is a complete run: the recipe's "
+                f"settings with its epochs multiplied (LeNet's learning rate is constant, cnn28's one-cycle schedule "
+                f"spans the whole run), on a seeded subset of the training pool (a size per network, so that the "
+                f"cpu size fits its time), scored on {fmt(exp['config']['n_eval'] or 0)} test images.{note} "
+                f"**Answer:** {self.answer(exp)}.")
+
+    def answer(self, exp, exercise=""):
+        rows = pd.DataFrame(exp["rows"])
+        agg = aggregate(rows, ["model", "multiple"])
+        gains = {net: mean_ci(list(g.values())) for net, g in self.gains(rows).items()}
+        parts = []
+        for net, g in agg.groupby("model", sort=False):
+            first, last = g.iloc[0], g.iloc[-1]
+            parts.append(f"{net} goes from {first.test_accuracy_mean:.3f} to {last.test_accuracy_mean:.3f} "
+                         f"(gain {gains[net].text()}) while its train − test gap goes from {first.gap_mean:+.3f} "
+                         f"to {last.gap_mean:+.3f}")
+        return "from 1× to 3× the recipe's epochs, " + "; ".join(parts)
+
+
+class BatchSize(Experiment):
+    name, title = "batch", "Batch size: accuracy, memory and speed (exercise 3)"
+    exercises = ("3",)
+    description = ("LeNet and cnn28 at batch sizes from 16 to 1024 for the recipe's epochs, each at the recipe's "
+                   "learning rate and at the rate scaled with the batch; peak training memory and throughput")
+    networks = ("lenet", "cnn28")
+    batches = (16, 64, 256, 1024)        # and each network's own recipe batch
+    rules = ("recipe lr", "scaled lr")   # scaled: lr × batch / the recipe's batch (Goyal et al. 2017)
+    sizes = {"smoke": ExpSize(600, (0,), n_eval=100),
+             "cpu": ExpSize(10_000, CPU_SEEDS, n_train_of=(("cnn28", 2_000),), n_eval=2_000)}
+
+    def grid(self, net: str, preset: str) -> list[tuple[int, str, float]]:
+        """(batch, rule, lr) of each run of one network; at the recipe's own batch both rules are one run."""
+        recipe, out = recipe_of(net, preset), []
+        for b in sorted(set(self.batches) | {recipe.batch_size}):
+            out.append((b, self.rules[0], recipe.lr))
+            if b != recipe.batch_size:
+                out.append((b, self.rules[1], recipe.lr * b / recipe.batch_size))
+        return out
+
+    def run(self, view, ctx, size, seeds):
+        from ..distributed import torch_device
+        from ..learned.anatomy import memory_by_batch
+        rows = []
+        for net in self.networks:
+            batches = sorted({b for b, _, _ in self.grid(net, ctx.preset)})
+            memory = memory_by_batch(recipe_of(net, ctx.preset), batches, torch_device(ctx.device.kind))
+            rows += [{"kind": "memory", "model": net, "batch": b, **m} for b, m in memory.items()]
+        for s in seeds or size.seeds:
+            for net in self.networks:
+                rows += [{"kind": "accuracy", "model": net, "batch": b, "rule": rule, "lr": lr,
+                          **run_arm(view, ctx, net, s, size.n_for(net), batch_size=b, lr=lr)}
+                         for b, rule, lr in self.grid(net, ctx.preset)]
+        return rows
+
+    def lines(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Mean and CI per (network, rule, batch); the recipe batch's one run belongs to both rules' lines."""
+        acc = rows[rows.kind == "accuracy"]
+        both = [acc]
+        for net, g in acc.groupby("model"):
+            scaled = set(g.batch[g.rule == self.rules[1]])
+            own = g[(g.rule == self.rules[0]) & ~g.batch.isin(scaled)]
+            both.append(own.assign(rule=self.rules[1]))
+        agg = aggregate(pd.concat(both), ["model", "rule", "batch", "lr"],
+                        values=("test_accuracy", "train_images_per_second"))
+        order = {n: i for i, n in enumerate(self.networks)}
+        return agg.sort_values(["model", "batch", "rule"], key=lambda c: c.map(order) if c.name == "model" else c,
+                               ignore_index=True)
+
+    def answer(self, exp, exercise=""):
+        rows = pd.DataFrame(exp["rows"])
+        lines, memory = self.lines(rows), rows[rows.kind == "memory"]
+        parts = []
+        for net in self.networks:
+            g = lines[lines.model == net]
+            acc = "; ".join(f"{rule} {r.iloc[0].test_accuracy_mean:.3f} → {r.iloc[-1].test_accuracy_mean:.3f}"
+                            for rule, r in g.sort_values("batch").groupby("rule", sort=False))
+            m = memory[memory.model == net].sort_values("batch")
+            b0, b1 = int(m.batch.iloc[0]), int(m.batch.iloc[-1])
+            speed = g[g.rule == self.rules[0]].sort_values("batch")
+            parts.append(f"{net}, batch {b0} → {b1}: test accuracy {acc}; peak training memory "
+                         f"{m.peak_memory_bytes.iloc[0] / 2**20:.0f} → {m.peak_memory_bytes.iloc[-1] / 2**20:.0f} MiB; "
+                         f"training speed {speed.train_images_per_second_mean.iloc[0]:,.0f} → "
+                         f"{speed.train_images_per_second_mean.iloc[-1]:,.0f} img/s")
+        return "; ".join(parts)
+
+    def body(self, inp, exp):
+        rows = pd.DataFrame(exp["rows"])
+        lines, memory = self.lines(rows), rows[rows.kind == "memory"]
+        path = batch_plot(lines, memory, inp.figures / f"exp_{self.name}.png")
+        table = md_table(["network", "batch", "rule", "lr", "test acc", "train img/s", "peak training MiB", "seeds"],
+                         [[a.model, a.batch, a.rule, f"{a.lr:g}", pm(a.test_accuracy_mean, a.test_accuracy_half),
+                           fmt(getattr(a, "train_images_per_second_mean", np.nan), 0),
+                           fmt(float(memory[(memory.model == a.model) & (memory.batch == a.batch)]
+                                     .peak_memory_bytes.iloc[0]) / 2**20, 1), a.n] for a in lines.itertuples()])
+        cfg = exp["config"]
+        sizes = ", ".join(f"{n} {fmt(int(dict(cfg['n_train_of']).get(n, cfg['n_train'])))}" for n in self.networks)
+        diverged, _ = failed_runs(rows[rows.kind == "accuracy"])
+        note = f" {diverged} run(s) diverged (NaN loss) and count as chance." if diverged else ""
+        return (f"![batch size](figures/{path.name})\n\n{table}\n\nEvery run trains its recipe's epochs on a seeded "
+                f"subset (training images: {sizes}), so a larger batch takes fewer steps. *Recipe lr* keeps the "
+                f"recipe's learning rate at every batch, as the exercise asks; *scaled lr* multiplies it by batch / "
+                f"recipe batch (the linear scaling rule). Memory: {memory.memory_method.iloc[0]}, 3 SGD steps on "
+                f"{exp['device']}, one measurement per batch. Throughput: training images per second of the run's "
+                f"epochs after the first.{note} **Answer:** {self.answer(exp)}.")
+
+
+class SimplerAlexNet(Experiment):
+    name, title = "simpler_alexnet", "A cheaper AlexNet (exercise 2a)"
+    exercises = ("2a",)
+    description = ("AlexNet made cheaper step by step (fewer dense units, fewer channels, a smaller input): FLOPs, "
+                   "measured training speed, test accuracy within a fixed training time and, where the size has "
+                   "them, after a fixed number of epochs")
+    # Label -> (input side, model settings); each step keeps the ones before it. The first is the chapter's AlexNet.
+    points = {"AlexNet-224": (224, {}),
+              "dense 1024": (224, {"hidden": 1024}),
+              "+ channels ½": (224, {"hidden": 1024, "width": 0.5}),
+              "+ input 112": (112, {"hidden": 1024, "width": 0.5}),
+              "+ channels ¼, dense 256": (112, {"hidden": 256, "width": 0.25})}
+    TRAINED_MARGIN = 0.1  # the reference must beat chance by this much before "keeps its accuracy" means anything
+    # epochs 0: no fixed-epoch arm (one epoch of AlexNet-224 on the 50k pool takes about 17 min on 2 CPU cores)
+    sizes = {"smoke": ExpSize(150, (0,), epochs=1, n_eval=50, budget=1.0),
+             "cpu": ExpSize(0, CPU_SEEDS, epochs=0, n_eval=1_000, budget=15.0),
+             "paper": ExpSize(0, CPU_SEEDS, epochs=10, n_eval=None, budget=60.0)}
+
+    def overrides(self, label: str) -> dict:
+        side, kwargs = self.points[label]
+        return {"image_size": side, "model_kwargs": tuple(sorted(kwargs.items()))}
+
+    def run(self, view, ctx, size, seeds):
+        from ..distributed import torch_device
+        from ..learned.anatomy import forward_flops
+        from ..learned.trainer import build_model
+        import torch
+        base, rows = recipe_of("alexnet", ctx.preset), []
+        for label in self.points:
+            model = build_model(dataclasses.replace(base, **self.overrides(label)), torch.device("cpu"))
+            rows.append({"kind": "cost", "point": label, "flops": forward_flops(model, self.points[label][0]),
+                         "params": sum(p.numel() for p in model.parameters())})
+        n = size.n_train or len(view[0].x_train)
+        # train accuracy is not asked here: score few training images (at 224 they cost seconds each hundred)
+        arms = [("budget", {"time_budget": size.budget, "epochs": 1000, "train_score_max": 100})] + (
+            [("epochs", {"time_budget": None, "epochs": size.epochs, "train_score_max": 100})] if size.epochs else [])
+        for s in seeds or size.seeds:
+            for arm, settings in arms:
+                rows += [{"kind": arm, "point": label, **run_arm(view, ctx, "alexnet", s, n, **settings,
+                                                                  **self.overrides(label))} for label in self.points]
+        return rows
+
+    def table(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """One row per point: FLOPs, parameters, training img/s, and test accuracy per arm (mean, CI)."""
+        cost = rows[rows.kind == "cost"].set_index("point")[["flops", "params"]]
+        out = cost.assign(images_per_second=aggregate(rows[rows.kind != "cost"], ["point"],
+                          values=("train_images_per_second",)).set_index("point").train_images_per_second_mean)
+        for arm in ("budget", "epochs"):
+            agg = aggregate(rows[rows.kind == arm], ["point"]) if (rows.kind == arm).any() else None
+            if agg is not None:
+                agg = agg.set_index("point")
+                out[f"{arm}_mean"], out[f"{arm}_half"] = agg.test_accuracy_mean, agg.test_accuracy_half
+        return out.reindex(list(self.points)).reset_index()
+
+    def keeps(self, rows: pd.DataFrame) -> tuple[str | None, str]:
+        """At a fixed number of epochs, the cheapest point down the ladder such that it and every point before it
+        keep AlexNet-224's accuracy: the two-arm rule on the loss (AlexNet-224 − point) says *not supported* (its
+        CI lies below δ). (None, why) where no point does, or where AlexNet-224 itself stayed within
+        ``TRAINED_MARGIN`` of chance (then every comparison says nothing)."""
+        runs = rows[rows.kind == "epochs"]
+        full = seeds_of(runs, "point", next(iter(self.points)))
+        chance = 1 / runs.n_classes.iloc[0]
+        if mean_of(full) < chance + self.TRAINED_MARGIN:
+            return None, f"AlexNet-224 stayed within {self.TRAINED_MARGIN} of chance at this size"
+        kept, why = None, "the first cheaper point is not shown to keep its accuracy"
+        for label in list(self.points)[1:]:
+            verdict, reason = decide(difference(full, seeds_of(runs, "point", label)))
+            if verdict != NOT_SUPPORTED:
+                why = f"{label}: loss {reason}"
+                break
+            kept = label
+        return kept, why
+
+    def answer(self, exp, exercise=""):
+        rows = pd.DataFrame(exp["rows"])
+        t = self.table(rows).set_index("point")
+        full, last = t.iloc[0], t.iloc[-1]
+        best = t.budget_mean.idxmax()
+        text = (f"the cheapest point ({t.index[-1]}) needs {full.flops / last.flops:.0f}× fewer FLOPs per image and "
+                f"trains {last.images_per_second / full.images_per_second:.0f}× faster here; in "
+                f"{exp['config']['budget']:g} s of training AlexNet-224 reaches {full.budget_mean:.3f} and {best} "
+                f"{t.budget_mean[best]:.3f}")
+        if not (rows.kind == "epochs").any():
+            return text + "; how much cheaper it can get at equal epochs needs this experiment's paper size (a GPU)"
+        kept, why = self.keeps(rows)
+        epochs = f"at {exp['config']['epochs']} epoch(s)"
+        if kept is None:
+            return text + f"; {epochs} no cheaper point is shown to keep AlexNet-224's accuracy ({why})"
+        return (text + f"; {epochs}, {kept} ({full.flops / t.flops[kept]:.0f}× fewer FLOPs) is the cheapest point "
+                f"shown to lose less than δ = {DELTA} against AlexNet-224, with every step before it ({why})")
+
+    def body(self, inp, exp):
+        rows = pd.DataFrame(exp["rows"])
+        t = self.table(rows)
+        path = cost_plot(t, inp.figures / f"exp_{self.name}.png", exp["config"]["budget"], exp["config"]["epochs"])
+        has_epochs = "epochs_mean" in t
+        table = md_table(["point", "GFLOPs / image (forward)", "parameters", "train img/s",
+                          f"test acc after {exp['config']['budget']:g} s"]
+                         + ([f"test acc after {exp['config']['epochs']} epoch(s)"] if has_epochs else []),
+                         [[r.point, fmt(r.flops / 1e9, 3), fmt(int(r.params)), fmt(r.images_per_second, 0),
+                           pm(r.budget_mean, r.budget_half)] + ([pm(r.epochs_mean, r.epochs_half)] if has_epochs else [])
+                          for r in t.itertuples()])
+        cfg = exp["config"]
+        scope = ("" if has_epochs else " This size has no fixed-epoch runs: one epoch of AlexNet-224 on the training "
+                 "pool takes about 17 minutes on 2 CPU cores; `python runner.py --experiment simpler_alexnet --preset "
+                 "paper --gpu` runs them.")
+        return (f"![cheaper AlexNet](figures/{path.name})\n\n{table}\n\nEvery point trains with the chapter's "
+                f"recipe (SGD lr 0.01, batch 128, dropout 0.5) on the bilinearly upsampled images, scored on "
+                f"{fmt(cfg['n_eval'] or 0)} test images; a time-budget run stops after {cfg['budget']:g} s of "
+                f"training (its rows are marked truncated). Chance is 0.1.{scope} **Answer:** {self.answer(exp)}.")
+
+
+# The chapter's exercises (d2l 8.1), shortened; each is answered by the experiments that list it in ``exercises``
+# (2b by the ``cnn28`` pipeline's rows, in the report's exercises table).
+EXERCISES = {
+    "1": "Increase the number of epochs. Compared with LeNet, how are the results different? Why?",
+    "2a": "AlexNet may be too complex for Fashion-MNIST: simplify it to train faster without losing much accuracy.",
+    "2b": "Design a better model that works directly on 28×28 images.",
+    "3": "Modify the batch size, and observe the changes in accuracy and GPU memory.",
+    "4a": "What is the dominant part of AlexNet's memory footprint?",
+    "4b": "What is the dominant part of its computation?",
+    "4c": "How about memory bandwidth when computing the results?",
+    "5": "Apply dropout and ReLU to LeNet-5. Does it improve? How about preprocessing?",
+}
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (DataCurve(), Features(), Activation(), Dropout(),
-                                                           Augmentation(), Anatomy(), Roofline(), LeNetLadder())}
+                                                           Augmentation(), Anatomy(), Roofline(), LeNetLadder(),
+                                                           Epochs(), SimplerAlexNet(), BatchSize())}
 
 
 def experiment_tunings() -> list[Tuning]:
@@ -553,18 +886,25 @@ def experiment_tunings() -> list[Tuning]:
 
 
 def size_name(preset: str) -> str:
+    """The pipelines' preset an experiment's runs start from: ``smoke`` for tiny runs, else ``cpu``."""
     return "smoke" if preset == "smoke" else "cpu"
+
+
+def size_key(exp: Experiment, preset: str) -> str:
+    """Which of an experiment's sizes a preset runs: its ``paper`` size where it has one (for a GPU), else
+    ``size_name``."""
+    return preset if preset == "paper" and preset in exp.sizes else size_name(preset)
 
 
 def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None = None) -> Path:
     """Run one experiment at the context's size (``seeds`` replace the size's own) and write its JSON."""
     exp = EXPERIMENTS[name]
-    size = exp.sizes[size_name(ctx.preset)]
+    size = exp.sizes[size_key(exp, ctx.preset)]
     seeds = tuple(dict.fromkeys(seeds)) if seeds else None
     prov, started_at = provenance(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
-    rows = exp.run(evaluation_view(data), ctx, size, seeds)
-    payload = {"experiment": name, "description": exp.description, "size": size_name(ctx.preset),
+    rows = exp.run(evaluation_view(data, size.n_eval), ctx, size, seeds)
+    payload = {"experiment": name, "description": exp.description, "size": size_key(exp, ctx.preset),
                "config": dataclasses.asdict(size), "seeds": sorted({r.get("seed", 0) for r in rows}),
                "device": ctx.device.kind, "device_name": ctx.device.name, "dataset": data.name,
                "time_budget": ctx.time_budget, "compile": ctx.compile,

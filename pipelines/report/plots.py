@@ -9,14 +9,19 @@ import pandas as pd
 from ..figures import _figure_module, save_figure
 
 
-def finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+def finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: str = "lower right") -> Path:
     """Axis labels, title, a light grid on both tick levels, a small legend; then the atomic save."""
+    finish_axes(ax, xlabel, ylabel, title, legend)
+    return save_figure(fig, path)
+
+
+def finish_axes(ax, xlabel: str, ylabel: str, title: str, legend: str = "best") -> None:
+    """``finish``'s labels, grid and legend for one panel of a figure with several."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    return save_figure(fig, path)
+    ax.legend(fontsize=8, loc=legend)
 
 
 def scatter(ok: pd.DataFrame, path: Path) -> Path | None:
@@ -150,3 +155,67 @@ def roofline(frame: pd.DataFrame, path: Path) -> Path:
     ax.set_yscale("log")
     return finish(fig, ax, path, "arithmetic intensity (forward FLOPs per byte of fp32 weights and activations "
                   "moved, log)", "GFLOP/s (log)", f"AlexNet-224 forward pass on a roofline ({frame.device.iloc[0]})")
+
+
+def epochs_plot(agg: pd.DataFrame, path: Path) -> Path:
+    """Per network, test and eval-mode train accuracy against epochs (complete runs at multiples of the recipe)."""
+    plt = _figure_module()
+    nets = list(dict.fromkeys(agg.model))
+    fig, axes = plt.subplots(1, len(nets), figsize=(5.5 * len(nets), 4.5), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        g = agg[agg.model == net]
+        for value, style in (("test_accuracy", "-o"), ("train_accuracy", "--s")):
+            if f"{value}_mean" in g:
+                ax.errorbar(g.epochs, g[f"{value}_mean"], yerr=g[f"{value}_half"].fillna(0), fmt=style, capsize=3,
+                            label=value.replace("_accuracy", "") + (" (eval mode)" if value.startswith("train") else ""))
+        ax.set_xticks(g.epochs, [f"{e:g}\n({m}×)" for e, m in zip(g.epochs, g.multiple)])
+        means = g.filter(like="accuracy_mean").to_numpy()
+        ax.set_ylim(max(0.0, np.nanmin(means) - 0.05), min(1.0, np.nanmax(means) + 0.05))
+        finish_axes(ax, "epochs (× the recipe's)", "accuracy (mean, 95% CI over seeds)", net)
+    fig.suptitle("Training longer: each point a complete run of its schedule")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def batch_plot(lines: pd.DataFrame, memory: pd.DataFrame, path: Path) -> Path:
+    """Three panels against batch size (log 2): test accuracy per network and learning-rate rule, peak training
+    memory, training throughput."""
+    plt = _figure_module()
+    fig, (acc, mem, speed) = plt.subplots(1, 3, figsize=(16, 4.8))
+    for i, (net, g) in enumerate(lines.groupby("model", sort=False)):
+        for style, (rule, r) in zip(("-o", "--s"), g.sort_values("batch").groupby("rule", sort=False)):
+            acc.errorbar(r.batch, r.test_accuracy_mean, yerr=r.test_accuracy_half.fillna(0), fmt=style, capsize=3,
+                         color=f"C{i}", label=f"{net}, {rule}")
+            if rule == g.rule.iloc[0] and "train_images_per_second_mean" in r:
+                speed.plot(r.batch, r.train_images_per_second_mean, "-o", color=f"C{i}", label=net)
+        m = memory[memory.model == net].sort_values("batch")
+        mem.plot(m.batch, m.peak_memory_bytes / 2**20, "-o", color=f"C{i}", label=net)
+    for ax in (acc, mem, speed):
+        ax.set_xscale("log", base=2)
+    mem.set_yscale("log")
+    finish_axes(acc, "batch size (log 2)", "test accuracy (mean, 95% CI)", "Accuracy at the recipe's epochs")
+    finish_axes(mem, "batch size (log 2)", "peak training memory (MiB, log)", "Memory of training")
+    finish_axes(speed, "batch size (log 2)", "training images / s", "Throughput")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def cost_plot(table: pd.DataFrame, path: Path, budget: float, epochs: int) -> Path:
+    """Test accuracy of each cheaper AlexNet against its forward FLOPs per image (log), within a fixed training
+    time and, where measured, after a fixed number of epochs."""
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    arms = [("budget", f"after {budget:g} s of training", "-o")] + (
+        [("epochs", f"after {epochs} epoch(s)", "--s")] if "epochs_mean" in table else [])
+    for arm, label, style in arms:
+        ax.errorbar(table.flops / 1e9, table[f"{arm}_mean"], yerr=table[f"{arm}_half"].fillna(0), fmt=style,
+                    capsize=3, label=label)
+    for r in table.itertuples():
+        ax.annotate(f"{r.point}\n{r.images_per_second:,.0f} img/s", (r.flops / 1e9, r.budget_mean), fontsize=8,
+                    xytext=(5, 5), textcoords="offset points")
+    ax.axhline(0.1, color="grey", linestyle=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.margins(x=0.2)
+    return finish(fig, ax, path, "forward GFLOPs per image (log)", "test accuracy (mean, 95% CI over seeds)",
+                  "AlexNet made cheaper step by step", legend="upper right")

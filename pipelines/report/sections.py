@@ -17,7 +17,7 @@ from ..results import KEY, artifact_path
 from ..tuning import STALE
 from .claims import (DELTA, INCONCLUSIVE, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins,
                      comparable)
-from .experiments import EXPERIMENTS, stale
+from .experiments import EXERCISES, EXPERIMENTS, stale
 from .inputs import Inputs
 from .plots import scatter, time_to_accuracy
 from .stats import mean_ci
@@ -216,7 +216,52 @@ def claims_section(inp: Inputs, filter_stats: dict) -> str:
                      [v.cells() for v in verdicts(inp, filter_stats)])
     return (f"How each verdict is reached is set out in [PROTOCOL.md](../PROTOCOL.md): settings chosen on a "
             f"validation split, at least {MIN_SEEDS} seeds per experiment arm, 95% Student-t intervals, minimum "
-            f"effect δ = {DELTA}. The rule column is generated from the same constants the code uses.\n\n{table}")
+            f"effect δ = {DELTA}. The rule column is generated from the same constants the code uses.\n\n{table}"
+            f"\n\n### The chapter's exercises\n\nEach exercise of d2l 8.1 (shortened), the measured answer and, where "
+            f"the experiment makes a claim, its verdict (as in the table above).\n\n{exercises_table(inp)}")
+
+
+def exercises_table(inp: Inputs) -> str:
+    rows = []
+    for key, question in EXERCISES.items():
+        answers = [exercise_answer(inp, e, key) for e in EXPERIMENTS.values() if key in e.exercises]
+        if key == "2b":
+            answers.append(("`cnn28` rows of summary.csv", cnn28_answer(inp), "–"))
+        rows += [[key, question, *answer] for answer in answers or [("–", "no experiment answers it yet", "–")]]
+    return md_table(["exercise", "question", "evidence", "measured answer", "verdict"], rows)
+
+
+def exercise_answer(inp: Inputs, experiment, key: str) -> tuple[str, str, str]:
+    """(evidence, answer, verdict) of one experiment for one exercise; a stale file's answer says so."""
+    exp = inp.experiments.get(experiment.name)
+    evidence = f"experiment `{experiment.name}`"
+    if not exp:
+        return evidence, f"not run yet: `python runner.py --experiment {experiment.name}`", "–"
+    answer = isolated(lambda: experiment.answer(exp, key), experiment.name)
+    if any(kind == STALE for kind, _ in stale(exp)):
+        answer = f"(stale: rerun it) {answer}"
+    verdict = experiment_verdict(experiment, exp)
+    return evidence, answer, f"**{verdict.verdict}**" if verdict else "– (no claim)"
+
+
+def cnn28_answer(inp: Inputs) -> str:
+    """Exercise 2b in one sentence: ``cnn28``'s full-data rows per preset and device (mean, CI, seeds, training
+    time), beside AlexNet's."""
+    rows = comparable(inp.ok) if len(inp.ok) else inp.ok
+    ours = rows[rows.pipeline == "cnn28"] if len(rows) else rows
+    if ours.empty:
+        return "no full-data `cnn28` row yet: `python runner.py --only cnn28 --seeds 0 1 2`"
+    parts = []
+    for (preset, device), g in ours.groupby(["preset", "device"]):
+        est = mean_ci(g.test_accuracy)
+        parts.append(f"{pm(est.mean, est.hi - est.mean if est.has_interval else None)} test accuracy over {len(g)} "
+                     f"seed(s) at preset {preset} on {device} ({g.device_name.iloc[0]}), {g.fit_seconds.median():.0f} s "
+                     f"of training per seed, {int(g.params.iloc[0]):,} parameters")
+    alex = inp.ok[inp.ok.pipeline == "alexnet"]
+    against = ("; AlexNet's best row: " + f"{alex.test_accuracy.max():.4f} (preset "
+               f"{alex.loc[alex.test_accuracy.idxmax()].preset}, {alex.loc[alex.test_accuracy.idxmax()].device})"
+               if len(alex) else "; no AlexNet row to set beside it")
+    return "`cnn28`: " + "; ".join(parts) + against
 
 
 def confusion_section(inp: Inputs) -> str:
