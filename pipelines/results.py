@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
 KEY = ["pipeline", "preset", "device", "seed"]
 
@@ -149,8 +150,20 @@ def read_summary(path: Path) -> pd.DataFrame:
     return frame.assign(seed=seeds.astype(int))
 
 
+def locked(path: Path) -> FileLock:
+    """The lock every writer of ``path`` holds while it reads and rewrites (or appends to) it, so that processes
+    writing at once lose no row: ``<path>.lock`` beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{path}.lock")
+
+
 def upsert(path: Path, row: ResultRow) -> pd.DataFrame:
-    """Replace the row with the same key (or add it) and rewrite ``path`` atomically."""
+    """Replace the row with the same key (or add it) and rewrite ``path`` atomically, under ``locked(path)``."""
+    with locked(path):
+        return _upsert(path, row)
+
+
+def _upsert(path: Path, row: ResultRow) -> pd.DataFrame:
     frame = read_summary(path)
     new = pd.DataFrame([dataclasses.asdict(row)], columns=COLUMNS)
     if len(frame):
@@ -165,10 +178,9 @@ def upsert(path: Path, row: ResultRow) -> pd.DataFrame:
 
 def append_run(path: Path, row: ResultRow, config: dict, curve: list[dict] | None = None) -> None:
     """Append one JSON line with the row, the full effective configuration and, for a learned pipeline, its
-    time-to-accuracy curve (``Outcome.curve``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    time-to-accuracy curve (``Outcome.curve``), under ``locked(path)``."""
     record = {"row": dataclasses.asdict(row), "config": config, **({"curve": curve} if curve else {})}
-    with open(path, "a+b") as fh:
+    with locked(path), open(path, "a+b") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell():  # a kill during an earlier append can leave a partial last line: never glue onto it
             fh.seek(-1, os.SEEK_END)
