@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pipelines import REGISTRY, distributed
 from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
-from pipelines.data import DataError, Dataset, load
+from pipelines.data import DATASETS, DEFAULT_DATASET, DataError, Dataset, load
 from pipelines.report.experiments import EXPERIMENTS
 from pipelines.results import (ResultRow, ResultsError, append_run, has_ok_row, provenance, read_summary,
                                save_predictions, upsert)
@@ -62,8 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="several seeds in one call: one row per pipeline and seed; experiments run exactly "
                             "these seeds instead of their own (default: at least 3 per arm, PROTOCOL.md)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where rows and figures go (default results/)")
-    p.add_argument("--data-dir", help="an MNIST-format IDX folder (default: $CVBENCH_DATA_DIR, data/fashion-mnist/, "
-                                      "/usr/share/datasets/fashion-mnist/, else download)")
+    p.add_argument("--data-dir", help="an MNIST-format IDX folder, named after the folder (default: $CVBENCH_DATA_DIR, "
+                                      "data/fashion-mnist/, /usr/share/datasets/fashion-mnist/, else download)")
+    p.add_argument("--dataset", choices=list(DATASETS), help=f"a dataset by name (default {DEFAULT_DATASET}); "
+                   "digits: scikit-learn's 1,797 8x8 digits, offline, resized to 28x28, a fixed 75/25 split")
     p.add_argument("--resume", action="store_true",
                    help="skip pipelines whose row for this preset/device/seed is ok; continue training from checkpoints")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
@@ -119,8 +121,9 @@ def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow 
     """Run one pipeline isolated: an exception becomes a failed row. None when --resume skips it."""
     pipeline, load_error = load_pipeline(name)
     device = pipeline.device_for(ctx.device) if pipeline else ctx.device
-    if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", name, ctx.preset, device.kind, ctx.seed):
-        print(f"[{name}] skipped: an ok row for preset {ctx.preset}, {device.kind}, seed {ctx.seed} exists (--resume)")
+    if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", ctx.key(name, device.kind)):
+        print(f"[{name}] skipped: an ok row for {ctx.dataset}, preset {ctx.preset}, {device.kind}, seed {ctx.seed} "
+              "exists (--resume)")
         return None
     cfg = pipeline.config(ctx.preset) if pipeline else None
     row = base_row(name, ctx, data, device, prov)
@@ -236,12 +239,12 @@ def run(args: argparse.Namespace) -> int:
     check_results_dir(args.results_dir)
     ok = True
     if args.all or args.only or args.experiment:
-        data = load(args.data_dir)
+        data = load(args.data_dir, args.dataset)
         print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
               f"{data.image_size}x{data.image_size}); preset {preset}; device {device.kind} ({device.name}); "
               f"seeds {' '.join(map(str, args.seeds))}")
         ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=args.results_dir,
-                         resume=args.resume, time_budget=args.time_budget, compile=args.compile)
+                         resume=args.resume, time_budget=args.time_budget, compile=args.compile, dataset=data.name)
         if args.all or args.only:
             ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx, args.seeds)
         if args.experiment:

@@ -49,12 +49,12 @@ def main(argv=None) -> int:
     except (DataError, DeviceError) as exc:
         parser.exit(2, f"error: {exc}\n")
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    base = RunContext(preset=args.preset, seed=0, device=device, results_dir=args.results_dir)
+    base = RunContext(preset=args.preset, seed=0, device=device, results_dir=args.results_dir, dataset=data.name)
     for seed in args.seeds:
         for name in (HANDCRAFTED, LEARNED):
             ctx = dataclasses.replace(base, seed=seed, device=select_device(False) if name == HANDCRAFTED else device)
             runner.run_one(name, data, ctx, provenance())
-    inp = load_inputs(args.results_dir)
+    inp = load_inputs(args.results_dir, data.name)
     pairs = pairings(inp)
     rows = [r for r in reach_rows(inp, pairs)
             if r["learned"] == LEARNED and r["preset"] == args.preset and r["seed"] in args.seeds]

@@ -63,7 +63,7 @@ def main() -> int:
         print(summary(chosen))
         return 0
     data, device = load(args.data_dir), select_device(False)
-    ctx = RunContext(preset="cpu", seed=0, device=device, results_dir=Path("results"))
+    ctx = RunContext(preset="cpu", seed=0, device=device, results_dir=Path("results"), dataset=data.name)
     print(f"validation split of {data.name}; machine: {device.name}")
     for t in chosen:
         start = time.perf_counter()

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .data import Dataset
+from .data import DEFAULT_DATASET, Dataset
+from .results import dataset_dir
 
 PRESETS = ("smoke", "cpu", "paper")
 TRAIN_SCORE_MAX = 10_000  # training accuracy (eval mode) is measured on at most this many training images
@@ -78,17 +79,29 @@ class RunContext:
     figures: bool = True  # experiments and tuning switch the pipelines' pictures off
     checkpoints: bool = True  # ... and the learned pipelines' checkpoints and progress bars
     curves: bool = True  # ... and their time-to-accuracy curves (the test images scored after each epoch)
+    dataset: str = DEFAULT_DATASET  # the name of the data it runs on: part of every result's key and path
 
     @property
     def cache_dir(self) -> Path:
         return self.results_dir / "cache"
 
     @property
+    def dataset_dir(self) -> Path:
+        """``results.dataset_dir`` of this context's dataset."""
+        return dataset_dir(self.results_dir, self.dataset)
+
+    @property
     def figures_dir(self) -> Path:
-        return self.results_dir / "figures"
+        return self.dataset_dir / "figures"
 
     def checkpoint_dir(self, pipeline: str) -> Path:
-        return self.results_dir / "checkpoints" / pipeline
+        return self.dataset_dir / "checkpoints" / pipeline
+
+    def key(self, pipeline: str, device: str | None = None) -> dict:
+        """The result key (``results.KEY``) of ``pipeline`` run in this context (on ``device``, if it runs
+        elsewhere than the context's device)."""
+        return {"dataset": self.dataset, "pipeline": pipeline, "preset": self.preset,
+                "device": device or self.device.kind, "seed": self.seed}
 
 
 @dataclass

@@ -16,8 +16,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
-KEY = ["pipeline", "preset", "device", "seed"]
+from .data import DEFAULT_DATASET
+
+KEY = ["dataset", "pipeline", "preset", "device", "seed"]  # one row of summary.csv, one set of artifacts
 
 
 @dataclass
@@ -139,6 +142,8 @@ def read_summary(path: Path) -> pd.DataFrame:
         raise ResultsError(f"{path}: the file is empty (not even a header); move it away to start a new one") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise ResultsError(f"{path}: unreadable ({' '.join(str(exc).split())[:200]})") from None
+    if "dataset" not in frame.columns or frame.dataset.isna().any():  # written before the dataset was in the key
+        frame["dataset"] = frame.get("dataset", pd.Series(index=frame.index, dtype=object)).fillna(DEFAULT_DATASET)
     missing = [c for c in KEY + ["status"] if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path}: missing column(s) {', '.join(missing)}; restore the file or move it away")
@@ -149,8 +154,20 @@ def read_summary(path: Path) -> pd.DataFrame:
     return frame.assign(seed=seeds.astype(int))
 
 
+def locked(path: Path) -> FileLock:
+    """The lock every writer of ``path`` holds while it reads and rewrites (or appends to) it, so that processes
+    writing at once lose no row: a hidden ``.<name>.lock`` beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(path.with_name(f".{path.name}.lock"))
+
+
 def upsert(path: Path, row: ResultRow) -> pd.DataFrame:
-    """Replace the row with the same key (or add it) and rewrite ``path`` atomically."""
+    """Replace the row with the same key (or add it) and rewrite ``path`` atomically, under ``locked(path)``."""
+    with locked(path):
+        return _upsert(path, row)
+
+
+def _upsert(path: Path, row: ResultRow) -> pd.DataFrame:
     frame = read_summary(path)
     new = pd.DataFrame([dataclasses.asdict(row)], columns=COLUMNS)
     if len(frame):
@@ -165,10 +182,9 @@ def upsert(path: Path, row: ResultRow) -> pd.DataFrame:
 
 def append_run(path: Path, row: ResultRow, config: dict, curve: list[dict] | None = None) -> None:
     """Append one JSON line with the row, the full effective configuration and, for a learned pipeline, its
-    time-to-accuracy curve (``Outcome.curve``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    time-to-accuracy curve (``Outcome.curve``), under ``locked(path)``."""
     record = {"row": dataclasses.asdict(row), "config": config, **({"curve": curve} if curve else {})}
-    with open(path, "a+b") as fh:
+    with locked(path), open(path, "a+b") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell():  # a kill during an earlier append can leave a partial last line: never glue onto it
             fh.seek(-1, os.SEEK_END)
@@ -180,25 +196,42 @@ def append_run(path: Path, row: ResultRow, config: dict, curve: list[dict] | Non
         os.fsync(fh.fileno())
 
 
-def has_ok_row(path: Path, pipeline: str, preset: str, device: str, seed: int) -> bool:
+def key_of(row) -> dict:
+    """The ``KEY`` fields of a row (a ``ResultRow``, a mapping or a named tuple)."""
+    get = row.get if hasattr(row, "get") else lambda k: getattr(row, k)
+    return {k: get(k) for k in KEY}
+
+
+def has_ok_row(path: Path, key: dict) -> bool:
+    """Whether ``summary.csv`` holds an ``ok`` row with this key (every ``KEY`` field)."""
     frame = read_summary(path)
     if not len(frame):
         return False
-    hit = ((frame.pipeline == pipeline) & (frame.preset == preset) & (frame.device == device)
-           & (frame.seed.astype(int) == seed) & (frame.status == "ok"))
+    hit = (frame[KEY].astype(str) == pd.Series({k: str(key[k]) for k in KEY})).all(axis=1) & (frame.status == "ok")
     return bool(hit.any())
 
 
-def artifact_path(results_dir: Path, kind: str, pipeline: str, preset: str, device: str, seed: int) -> Path:
-    """The one naming of per-row artifacts: ``kind`` is ``predictions`` (.npz) or ``filters`` (.npy)."""
-    suffix = {"predictions": ".npz", "filters": ".npy"}[kind]
-    return Path(results_dir) / kind / f"{pipeline}-{preset}-{device}-seed{int(seed)}{suffix}"
+ARTIFACT_SUFFIX = {"predictions": ".npz", "filters": ".npy"}
+
+
+def dataset_dir(results_dir: Path, dataset: str) -> Path:
+    """Where one dataset's files live (its report, figures, experiments, predictions, filters, checkpoints):
+    the results folder itself for the default dataset (the layout results had before datasets were in the key,
+    so nothing written then is lost), ``datasets/<name>/`` inside it for every other."""
+    return Path(results_dir) if dataset == DEFAULT_DATASET else Path(results_dir) / "datasets" / str(dataset)
+
+
+def artifact_path(results_dir: Path, kind: str, key: dict) -> Path:
+    """The one naming of per-row artifacts (``kind``: ``predictions`` or ``filters``):
+    ``<dataset_dir>/<kind>/<pipeline>-<preset>-<device>-seed<seed>``."""
+    name = f"{key['pipeline']}-{key['preset']}-{key['device']}-seed{int(key['seed'])}{ARTIFACT_SUFFIX[kind]}"
+    return dataset_dir(results_dir, key["dataset"]) / kind / name
 
 
 def save_predictions(results_dir: Path, row: ResultRow, y_true, y_pred) -> Path:
     """Keep test labels and predictions (for confusion matrices), atomically, one file per row key."""
     import numpy as np
-    path = artifact_path(results_dir, "predictions", row.pipeline, row.preset, row.device, row.seed)
+    path = artifact_path(results_dir, "predictions", key_of(row))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez_compressed(tmp, y_true=np.asarray(y_true), y_pred=np.asarray(y_pred))

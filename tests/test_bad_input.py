@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import bars, run_cli, write_dataset
-from pipelines.results import ResultRow, append_run, upsert
+from pipelines.results import ResultRow, append_run, dataset_dir, upsert
 
 GOOD = "pipeline,family,preset,dataset,seed,device,status\n"
 
@@ -109,7 +109,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, tiny_dir, tmp_pa
 
 def test_a_corrupt_checkpoint_costs_one_failed_row_and_keeps_the_others(tiny_dir, tmp_path):
     res = results_with_a_row(tmp_path / "res")
-    ckpt = res / "checkpoints" / "lenet" / "smoke-cpu-seed0.pt"
+    ckpt = dataset_dir(res, tiny_dir.name) / "checkpoints" / "lenet" / "smoke-cpu-seed0.pt"
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"not a checkpoint")
     proc = run_cli("--only", "lenet", "pixels_svm", "--preset", "smoke", "--resume", "--data-dir", str(tiny_dir),

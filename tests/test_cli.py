@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from pipelines.results import dataset_dir
 
 
 def assert_one_line_error(proc, code: int, *needles: str):
@@ -87,7 +88,7 @@ def test_seeds_write_one_row_per_seed(tiny_dir, tmp_path):
     report = (out / "report.md").read_text() if (out / "report.md").exists() else ""
     assert report == ""  # --only writes rows; --report builds the report
     assert run_cli("--report", "--results-dir", str(out)).returncode == 0
-    assert "| 2 |" in (out / "report.md").read_text()  # two seeds behind one results line
+    assert "| 2 |" in (dataset_dir(out, tiny_dir.name) / "report.md").read_text()  # two seeds, one results line
 
 
 def test_experiment_seeds_given_twice_run_once(tiny_dir, tmp_path):
@@ -96,5 +97,51 @@ def test_experiment_seeds_given_twice_run_once(tiny_dir, tmp_path):
                    "--results-dir", str(out))
     assert proc.returncode == 0, proc.stderr
     import json
-    payload = json.loads((out / "experiments" / "dropout.json").read_text())
+    payload = json.loads((dataset_dir(out, tiny_dir.name) / "experiments" / "dropout.json").read_text())
     assert payload["seeds"] == [3] and len(payload["rows"]) == 2  # two arms, one seed, no duplicate
+
+
+def test_two_datasets_keep_their_own_rows_and_resume_apart(tiny_dir, tmp_path):
+    import shutil
+    other = tmp_path / "other-bars"
+    shutil.copytree(tiny_dir, other)
+    out = tmp_path / "res"
+    run = lambda folder, *extra: run_cli("--only", "lenet", "--preset", "smoke", "--data-dir", str(folder),
+                                         "--results-dir", str(out), *extra)
+    assert run(tiny_dir).returncode == 0
+    proc = run(other, "--resume")  # an ok row of the first dataset must not make --resume skip the second
+    assert proc.returncode == 0 and "skipped" not in proc.stdout
+    frame = pd.read_csv(out / "summary.csv")
+    assert sorted(frame.dataset) == ["bars", "other-bars"] and set(frame.status) == {"ok"}
+    for name in ("bars", "other-bars"):
+        own = out / "datasets" / name  # every dataset but the default (Fashion-MNIST) keeps its files here
+        assert (own / "predictions" / "lenet-smoke-cpu-seed0.npz").exists()
+        assert (own / "filters" / "lenet-smoke-cpu-seed0.npy").exists()
+        assert (own / "checkpoints" / "lenet").is_dir() and (own / "figures" / "lenet_conv1.png").exists()
+    assert "skipped" in run(tiny_dir, "--resume").stdout
+
+
+def test_a_summary_without_the_dataset_column_reads_as_fashion_mnist(tmp_path):
+    from pipelines.data import DEFAULT_DATASET
+    from pipelines.results import read_summary
+    path = tmp_path / "summary.csv"
+    path.write_text("pipeline,family,preset,seed,device,status,test_accuracy\nhog_svm,handcrafted,cpu,0,cpu,ok,0.9\n")
+    frame = read_summary(path)
+    assert list(frame.dataset) == [DEFAULT_DATASET] and frame.test_accuracy[0] == 0.9
+
+
+def test_dataset_by_name_and_its_errors(tmp_path, tiny_dir):
+    assert_one_line_error(run_cli("--only", "lenet", "--dataset", "nope"), 2, "nope", "digits")
+    assert_one_line_error(run_cli("--only", "lenet", "--dataset", "digits", "--data-dir", str(tiny_dir)), 2,
+                          "--dataset", "--data-dir")
+
+
+@pytest.mark.slow
+def test_digits_runs_through_a_pipeline_of_each_family(tmp_path):
+    out = tmp_path / "res"
+    proc = run_cli("--only", "hog_svm", "lenet", "--dataset", "digits", "--preset", "smoke", "--results-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "digits" in proc.stdout and "1,347 train / 450 test" in proc.stdout
+    frame = pd.read_csv(out / "summary.csv")
+    assert set(frame.dataset) == {"digits"} and set(frame.status) == {"ok"}
+    assert frame.set_index("pipeline").test_accuracy["hog_svm"] > 0.8  # ten classes: chance is 0.1

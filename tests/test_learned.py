@@ -340,3 +340,22 @@ def test_resume_refuses_a_checkpoint_of_another_process_count(tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="made by 2 process"):
         _train(tmp_path, ONECYCLE, resume=True)
+
+
+def test_a_cheaper_alexnet_follows_its_input_side():
+    from pipelines.learned.models import alexnet
+    for side, width, hidden in ((112, 0.5, 1024), (96, 0.25, 256)):
+        model = alexnet(width=width, hidden=hidden, image_size=side)
+        assert model(torch.zeros(2, 1, side, side)).shape == (2, 10)
+        assert model[0].out_channels == round(96 * width) and model[-1].in_features == hidden
+
+
+def test_training_memory_grows_with_the_batch():
+    import sys
+    from pipelines.learned.anatomy import memory_by_batch
+    from pipelines.learned.trainer import TrainConfig
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the CPU measurement reads Linux's /proc")
+    memory = memory_by_batch(TrainConfig(model="cnn28"), (16, 512))
+    assert memory[512]["peak_memory_bytes"] > 4 * memory[16]["peak_memory_bytes"] > 0
+    assert "VmHWM" in memory[16]["memory_method"]

@@ -291,3 +291,59 @@ def test_rows_record_commit_dirty_flag_truncation_and_full_data():
     assert {"git_commit", "git_dirty", "truncated", "full_data"} <= set(COLUMNS)
     prov = provenance()
     assert re.fullmatch(r"[0-9a-f]{4,40}", prov["git_commit"]) and prov["git_dirty"] in (True, False)
+
+
+# --- the exercises' experiments --------------------------------------------------------------------------------
+
+def epoch_rows(gain: dict[str, list[float]]) -> list[dict]:
+    """Rows of the epochs experiment: each network at 0.8 at its recipe's length, + its seed's gain at 3×."""
+    return [{"model": net, "multiple": m, "seed": s, "test_accuracy": 0.8 + (g if m == 3 else g / 2 if m == 2 else 0),
+             "train_accuracy": 0.85} for net, gains in gain.items() for s, g in enumerate(gains) for m in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("verdict, gain", [
+    (SUPPORTED, {"lenet": [0.10, 0.12, 0.11], "cnn28": [0.00, 0.01, 0.005]}),
+    (NOT_SUPPORTED, {"lenet": [0.01, 0.012, 0.011], "cnn28": [0.01, 0.011, 0.012]}),  # the same gain
+    (INCONCLUSIVE, {"lenet": [0.10], "cnn28": [0.0]}),
+])
+def test_epochs_claim(verdict, gain):
+    v = EXPERIMENTS["epochs"].verdict(payload("epochs", epoch_rows(gain)))
+    assert v.verdict == verdict, v.why
+    assert "lenet: 1× 0.8000" in v.measured
+
+
+def cost_rows(full: list[float], losses: dict[str, list[float]]) -> list[dict]:
+    exp = EXPERIMENTS["simpler_alexnet"]
+    rows = [{"kind": "cost", "point": p, "flops": 10 ** (9 - i), "params": 1000} for i, p in enumerate(exp.points)]
+    for label in exp.points:
+        rows += [{"kind": kind, "point": label, "seed": s, "n_classes": 10, "train_images_per_second": 100.0,
+                  "test_accuracy": a - (0 if label == next(iter(exp.points)) else losses[label][s])}
+                 for kind in ("budget", "epochs") for s, a in enumerate(full)]
+    return rows
+
+
+def test_a_cheaper_alexnet_keeps_accuracy_only_where_shown():
+    exp = EXPERIMENTS["simpler_alexnet"]
+    labels = list(exp.points)[1:]
+    small = [0.001, 0.0, 0.002]
+    kept, _ = exp.keeps(pd.DataFrame(cost_rows([0.85, 0.86, 0.855], {p: small for p in labels})))
+    assert kept == labels[-1]  # every step loses reliably less than δ
+    big = {p: small if i < 2 else [0.05, 0.06, 0.055] for i, p in enumerate(labels)}
+    assert exp.keeps(pd.DataFrame(cost_rows([0.85, 0.86, 0.855], big)))[0] == labels[1]  # the third step loses
+    wide = {p: [0.0, 0.1, -0.1] for p in labels}  # undecided: not shown to keep
+    assert exp.keeps(pd.DataFrame(cost_rows([0.85, 0.86, 0.855], wide)))[0] is None
+    at_chance = exp.keeps(pd.DataFrame(cost_rows([0.10, 0.11, 0.10], {p: small for p in labels})))
+    assert at_chance[0] is None and "chance" in at_chance[1]
+
+
+def test_the_batch_experiments_recipe_batch_run_serves_both_learning_rate_rules():
+    exp = EXPERIMENTS["batch"]
+    grid = exp.grid("cnn28", "cpu")
+    recipe = REGISTRY["cnn28"].load().config("cpu")
+    assert [(b, lr) for b, rule, lr in grid if b == recipe.batch_size] == [(recipe.batch_size, recipe.lr)]
+    assert (1024, exp.rules[1], recipe.lr * 1024 / recipe.batch_size) in grid
+    rows = pd.DataFrame([{"kind": "accuracy", "model": "cnn28", "batch": b, "rule": r, "lr": lr, "seed": 0,
+                          "test_accuracy": 0.5, "train_images_per_second": 10.0} for b, r, lr in grid])
+    lines = exp.lines(rows)
+    for rule in exp.rules:
+        assert recipe.batch_size in set(lines.batch[lines.rule == rule])

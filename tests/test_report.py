@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from conftest import ROOT, bars
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.data import load_folder
 from pipelines.report import build_report
@@ -68,7 +69,7 @@ def test_every_results_number_traces_to_an_input_row(fixture_dir):
     numbers = set(re.findall(r"\b\d[\d,]*\.\d+\b|\b\d{1,3}(?:,\d{3})+\b", table))
     assert numbers, table
     assert numbers <= measured, numbers - measured
-    for what, figure, source in ANCHORS:
+    for dataset, what, figure, source in ANCHORS:
         assert f"| {what} | {figure} | {source} |" in text
 
 
@@ -251,3 +252,36 @@ def test_roofline_answer_names_the_layers_below_the_ridge():
     assert answer.startswith("at batch 1, fc6, fc7, fc8 sit below the ridge point")
     assert answer.endswith("at batch 128, fc8 sits below the ridge point (bandwidth-bound)")  # 10 outputs: 4.6
     assert layer_names(["Conv2d", "ReLU", "Conv2d", "Linear"]) == ["conv1", "ReLU", "conv2", "fc6"]
+
+
+def test_the_report_answers_every_exercise_or_says_how(tmp_path):
+    from pipelines.report.experiments import EXERCISES
+    text = build_report(tmp_path).read_text()
+    for key, question in EXERCISES.items():
+        assert f"| {key} | {question} |" in text
+    assert "not run yet: `python runner.py --experiment epochs`" in text
+    assert "no full-data `cnn28` row yet" in text
+
+
+def test_an_evaluation_view_can_score_fewer_images():
+    from pipelines.data import Dataset, validation_split
+    from pipelines.report.experiments import evaluation_view
+    x, y = bars(1000, seed=3)
+    data = Dataset(x[:800], y[:800], x[800:], y[800:], name="bars", source="test", class_names=tuple("0123456789"))
+    view, n_val = evaluation_view(data, 50)
+    assert n_val == 50 and len(view.x_test) == 100
+    assert (view.x_test[:50] == validation_split(data).x_test[:50]).all() and (view.x_test[50:] == x[800:850]).all()
+
+
+def test_each_dataset_gets_its_own_report_and_anchors(fixture_dir):
+    from pipelines.results import ResultRow, upsert
+    upsert(fixture_dir / "summary.csv", ResultRow(pipeline="hog_svm", family="handcrafted", preset="cpu",
+                                                  dataset="digits", seed=0, device="cpu", test_accuracy=0.9777))
+    default = build_report(fixture_dir).read_text()
+    own = (fixture_dir / "datasets" / "digits" / "report.md").read_text()
+    assert "0.9777" in own and "0.9777" not in default  # each report holds its own dataset's rows only
+    assert "[digits](datasets/digits/report.md)" in default and "[fashion-mnist](../../report.md)" in own
+    assert "Fashion-MNIST benchmark" in default and "Fashion-MNIST benchmark" not in own
+    assert "ILSVRC-2012" in own  # an anchor of the 2012 story, not of one dataset
+    link = re.search(r"\[PROTOCOL\.md\]\(([^)]+)\)", own).group(1)
+    assert (fixture_dir / "datasets" / "digits" / link).resolve() == (ROOT / "PROTOCOL.md").resolve()

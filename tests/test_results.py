@@ -47,16 +47,18 @@ def test_a_crash_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         results.upsert(path, row(seed=1))
     assert path.read_text() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]  # no temp file left behind
+    assert [p.name for p in tmp_path.iterdir() if p.suffix != ".lock"] == ["summary.csv"]  # no temp file left
 
 
 def test_has_ok_row(tmp_path):
     path = tmp_path / "summary.csv"
     results.upsert(path, row(seed=0))
     results.upsert(path, row(seed=1, status="failed"))
-    assert results.has_ok_row(path, "hog_svm", "smoke", "cpu", 0)
-    assert not results.has_ok_row(path, "hog_svm", "smoke", "cpu", 1)
-    assert not results.has_ok_row(path, "lenet", "smoke", "cpu", 0)
+    key = {"dataset": "d", "pipeline": "hog_svm", "preset": "smoke", "device": "cpu", "seed": 0}
+    assert results.has_ok_row(path, key)
+    assert not results.has_ok_row(path, {**key, "seed": 1})
+    assert not results.has_ok_row(path, {**key, "pipeline": "lenet"})
+    assert not results.has_ok_row(path, {**key, "dataset": "mnist"})
 
 
 class Exploding:
@@ -113,3 +115,27 @@ def test_unimportable_pipeline_costs_one_row(tiny_dir, tmp_path, monkeypatch, ca
     assert frame.loc["broken", "status"] == "failed" and "No module named" in frame.loc["broken", "error"]
     assert frame.loc["hog_svm", "status"] == "ok"
     assert "Traceback" not in capsys.readouterr().err
+
+
+def _write_rows(folder: str, writer: int, count: int) -> None:
+    """One of the concurrent writers: ``count`` rows of its own, each upserted and appended."""
+    from pathlib import Path
+    for i in range(count):
+        r = row(name=f"writer{writer}", seed=i, acc=i / count)
+        results.upsert(Path(folder) / "summary.csv", r)
+        results.append_run(Path(folder) / "runs.jsonl", r, {"writer": writer})
+
+
+def test_eight_processes_writing_at_once_lose_no_row(tmp_path):
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters, as separate worker processes would be
+    procs = [ctx.Process(target=_write_rows, args=(str(tmp_path), w, 6)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert all(p.exitcode == 0 for p in procs)
+    frame = results.read_summary(tmp_path / "summary.csv")
+    assert len(frame) == 48 and set(frame.pipeline) == {f"writer{w}" for w in range(8)}
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 48 and all(json.loads(line)["row"]["pipeline"].startswith("writer") for line in lines)

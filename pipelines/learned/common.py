@@ -67,5 +67,5 @@ class LearnedPipeline(Pipeline):
         title = (f"{self.name} conv1 ({weights.shape[0]} filters {weights.shape[-1]}x{weights.shape[-1]}) - "
                  f"preset {ctx.preset}, {ctx.device.kind}, test acc {test_acc:.3f}")
         filter_grid(weights, ctx.figures_dir / f"{self.name}_conv1.png", title)
-        save_array(artifact_path(ctx.results_dir, "filters", self.name, ctx.preset, ctx.device.kind, ctx.seed),
+        save_array(artifact_path(ctx.results_dir, "filters", ctx.key(self.name)),
                    weights)

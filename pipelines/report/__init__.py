@@ -11,16 +11,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import atomic_write_text
+from ..results import atomic_write_text, dataset_dir
 
 
 def build_report(results_dir: Path) -> Path:
-    """Write ``report.md`` and its PNGs under ``results_dir``; returns the report's path."""
+    """Write one report per dataset (``report.md`` and its PNGs in ``results.dataset_dir``): the default
+    dataset's, then every other that has rows or files. Returns the default dataset's report's path."""
+    from .inputs import datasets_in
+    results_dir = Path(results_dir)
+    paths = [build_dataset_report(results_dir, name) for name in datasets_in(results_dir)]
+    return paths[0]
+
+
+def build_dataset_report(results_dir: Path, dataset: str) -> Path:
+    """Write ``dataset``'s report and its PNGs; returns the report's path."""
     from .filters import filter_report
-    from .inputs import load_inputs
+    from .inputs import datasets_in, load_inputs, relative
     from .sections import (claims_section, confusion_section, experiments_section, isolated, results_section,
                            time_section)
-    inp = load_inputs(Path(results_dir))
+    inp = load_inputs(results_dir, dataset)
     inp.figures.mkdir(parents=True, exist_ok=True)
     filters, filter_stats = "", {}
     try:
@@ -28,12 +37,15 @@ def build_report(results_dir: Path) -> Path:
     except Exception as exc:  # the filters section fails alone, like the others
         filters = f"_Section filters could not be built: {type(exc).__name__}: {exc}_"
     problems = "".join(f"\n\n- input skipped: {p}" for p in inp.problems)
+    others = [d for d in datasets_in(results_dir) if d != dataset]
+    links = ("\n\nOther datasets: " + ", ".join(f"[{d}]({relative(dataset_dir(results_dir, d) / 'report.md', inp.folder)})"
+                                                 for d in others) + ".") if others else ""
     text = "\n\n".join([
-        "# cvbench-2012 report",
+        f"# cvbench-2012 report: {dataset}",
         f"Built by `python runner.py --report` from {len(inp.summary)} rows of `summary.csv`, {len(inp.runs)} "
-        f"runs in `runs.jsonl` and {len(inp.experiments)} experiment files. Every number below comes from a "
-        "run of this suite, except the rows marked *published anchor*. The protocol behind every verdict: "
-        f"[PROTOCOL.md](../PROTOCOL.md).{problems}",
+        f"runs in `runs.jsonl` and {len(inp.experiments)} experiment files of this dataset. Every number below "
+        "comes from a run of this suite, except the rows marked *published anchor*. The protocol behind every "
+        f"verdict: [PROTOCOL.md]({inp.protocol_link}).{links}{problems}",
         "## 1. Results", isolated(lambda: results_section(inp), "results"),
         "## 2. Accuracy against time", isolated(lambda: time_section(inp), "time"),
         "## 3. Experiments", isolated(lambda: experiments_section(inp), "experiments"),
@@ -41,6 +53,7 @@ def build_report(results_dir: Path) -> Path:
         "## 5. What the first layer learned", filters,
         "## 6. Errors", isolated(lambda: confusion_section(inp), "errors"),
     ]) + "\n"
-    path = inp.results_dir / "report.md"
+    path = inp.folder / "report.md"
     atomic_write_text(path, text)
     return path
+

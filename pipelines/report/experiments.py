@@ -27,7 +27,7 @@ import pandas as pd
 from .. import REGISTRY
 from ..base import RunContext
 from ..data import Dataset, validation_split
-from ..results import atomic_write_text, provenance
+from ..results import atomic_write_text, dataset_dir, provenance
 from ..tuning import STALE, TUNING_DIR, Tuning, chosen, divergence_errors, drift, presets_of
 from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
                      TWO_ARM_RULE, Verdict, all_of, decide, family)
@@ -911,7 +911,7 @@ def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, 
                "tunings": {t.name: chosen(t.name) for t in exp.tunings()},
                "presets": presets_of({r["pipeline"] for r in rows if r.get("pipeline")}),
                "started_at": started_at, "seconds": round(time.perf_counter() - start, 1), **prov, "rows": rows}
-    path = ctx.results_dir / "experiments" / f"{name}.json"
+    path = dataset_dir(ctx.results_dir, data.name) / "experiments" / f"{name}.json"
     atomic_write_text(path, json.dumps(payload, indent=1, default=_json_default))
     return path
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import REGISTRY
 from ..figures import _figure_module, save_figure
-from ..results import artifact_path
+from ..results import key_of, artifact_path
 
 FIT_THRESHOLD = 0.8  # |cosine similarity| with the best Gabor above which a filter "fits well"
 
@@ -82,7 +82,7 @@ def learned_filters(inp) -> dict:
     for name in (n for n, e in REGISTRY.items() if e.family == "learned"):
         rows = inp.ok[inp.ok.pipeline == name]
         for _, r in rows.sort_values("test_accuracy", ascending=False).iterrows():
-            path = artifact_path(inp.results_dir, "filters", name, r.preset, r.device, r.seed)
+            path = artifact_path(inp.results_dir, "filters", key_of(r))
             if path.exists():
                 out[name] = (np.load(path), r)
                 break

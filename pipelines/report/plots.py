@@ -192,6 +192,7 @@ def batch_plot(lines: pd.DataFrame, memory: pd.DataFrame, path: Path) -> Path:
         mem.plot(m.batch, m.peak_memory_bytes / 2**20, "-o", color=f"C{i}", label=net)
     for ax in (acc, mem, speed):
         ax.set_xscale("log", base=2)
+    acc.set_ylim(0, 1)
     mem.set_yscale("log")
     finish_axes(acc, "batch size (log 2)", "test accuracy (mean, 95% CI)", "Accuracy at the recipe's epochs")
     finish_axes(mem, "batch size (log 2)", "peak training memory (MiB, log)", "Memory of training")
@@ -210,9 +211,9 @@ def cost_plot(table: pd.DataFrame, path: Path, budget: float, epochs: int) -> Pa
     for arm, label, style in arms:
         ax.errorbar(table.flops / 1e9, table[f"{arm}_mean"], yerr=table[f"{arm}_half"].fillna(0), fmt=style,
                     capsize=3, label=label)
-    for r in table.itertuples():
+    for i, r in enumerate(table.itertuples()):  # labels alternate above and below: neighbours can sit close
         ax.annotate(f"{r.point}\n{r.images_per_second:,.0f} img/s", (r.flops / 1e9, r.budget_mean), fontsize=8,
-                    xytext=(5, 5), textcoords="offset points")
+                    xytext=(5, 8 if i % 2 == 0 else -26), textcoords="offset points")
     ax.axhline(0.1, color="grey", linestyle=":", label="chance")
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
