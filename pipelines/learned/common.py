@@ -12,7 +12,7 @@ from ..figures import filter_grid
 from ..results import artifact_path, save_array
 from .models import first_conv
 from .precision import autocast_for
-from .trainer import TrainConfig, Trainer, effective_budget, evaluate, fmt_duration
+from .trainer import TrainConfig, Trainer, effective_budget, evaluate, fmt_duration, images_tensor
 
 
 def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig) -> float:
@@ -20,7 +20,7 @@ def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig) 
     hand-crafted pipelines score theirs; untimed."""
     k = min(len(x_tr), cfg.train_score_max)
     device = next(model.parameters()).device
-    pred = evaluate(model, torch.from_numpy(x_tr[:k]).to(device), cfg, autocast_for(device))
+    pred = evaluate(model, images_tensor(x_tr[:k], device), cfg, autocast_for(device))
     return float(np.mean(pred.cpu().numpy() == y_tr[:k]))
 
 
