@@ -42,9 +42,15 @@ CIFAR = {  # name -> (folder in the archive, archive, its published MD5, trainin
 CIFAR_MIRROR = "https://www.cs.toronto.edu/~kriz/"
 
 
-def stratified_split(labels: np.ndarray, test_share: float) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, test_share: float, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and test images: a class-stratified split with ``SPLIT_SEED``."""
     from sklearn.model_selection import train_test_split
-    return train_test_split(np.arange(len(labels)), test_size=test_share, random_state=SPLIT_SEED, stratify=labels)
+    try:
+        return train_test_split(np.arange(len(labels)), test_size=test_share, random_state=SPLIT_SEED,
+                                stratify=labels)
+    except ValueError as exc:  # e.g. a class with a single image cannot be split
+        raise DataError(f"{where}: cannot split its images {1 - test_share:.0%}/{test_share:.0%} by class "
+                        f"({' '.join(str(exc).split())[:160]}); give it train/ and test/ folders") from None
 
 
 def load_digits(data_dir=None) -> Dataset:
@@ -178,7 +184,7 @@ def load_image_folder(folder: Path, side: int = FOLDER_SIDE) -> Dataset:
                             f"{', '.join(test_classes)})")
     else:
         x, y, classes = read_classes(folder, side)
-        tr, te = stratified_split(np.asarray(y), FOLDER_TEST_SHARE)
+        tr, te = stratified_split(np.asarray(y), FOLDER_TEST_SHARE, str(folder))
         x_tr, y_tr, x_te, y_te = [x[i] for i in tr], [y[i] for i in tr], [x[i] for i in te], [y[i] for i in te]
     colour = any(im.ndim == 3 for im in x_tr + x_te)
     dtype = np.uint8 if len(classes) <= 256 else np.int64

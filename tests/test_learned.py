@@ -391,3 +391,15 @@ def test_augment_flips_and_crops_colour_images_along_their_width():
     assert out.shape == x.shape and out.dtype == torch.uint8
     grey = tr.augment(x[:, 0], torch.Generator().manual_seed(0))  # the same draws on one channel
     assert torch.equal(grey, out[:, 0])
+
+
+def test_a_network_has_as_many_outputs_as_the_dataset_has_classes(tmp_path):
+    from pipelines import REGISTRY
+    from pipelines.base import DeviceInfo, RunContext
+    from pipelines.data import Dataset
+    (x_tr, y_tr), (x_te, y_te) = bars(240, seed=1, classes=12), bars(60, seed=2, classes=12)
+    data = Dataset(x_tr, y_tr, x_te, y_te, name="twelve", source="test", class_names=tuple(map(str, range(12))))
+    pipeline = REGISTRY["lenet"].load()
+    cfg = dataclasses.replace(pipeline.config("smoke"), n_train=None, n_test=None, epochs=1)
+    out = pipeline.run(data, cfg, RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset="twelve"))
+    assert len(out.y_pred) == 60 and 0 <= out.y_pred.min() and out.y_pred.max() < 12

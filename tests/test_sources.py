@@ -134,3 +134,10 @@ def test_a_bad_image_folder_stops_the_runner_with_one_line(colour_folder, tmp_pa
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: ") and "notes.txt: not an image file" in proc.stderr
     assert not (tmp_path / "res" / "summary.csv").exists()
+
+
+def test_a_class_too_small_to_split_is_a_one_line_error(tmp_path):
+    x, _ = colour_bars(7, seed=1)
+    write_folder(tmp_path / "tiny", x, np.array([0, 0, 0, 0, 0, 0, 1]), classes=("many", "one"))
+    with pytest.raises(DataError, match="cannot split"):
+        open_folder(tmp_path / "tiny")

@@ -35,7 +35,7 @@ class LearnedPipeline(Pipeline):
         paper = self.presets["paper"]
         recipe_images = (paper.n_train or len(data.x_train)) * paper.epochs
         trainer = Trainer(cfg, ctx, self.name, recipe_images, checkpoint=ctx.checkpoints, quiet=not ctx.checkpoints)
-        result = trainer.fit_predict(x_tr, y_tr, x_te, y_te if ctx.curves else None)
+        result = trainer.fit_predict(x_tr, y_tr, x_te, y_te if ctx.curves else None, len(data.class_names))
         st, budget = result.state, effective_budget(cfg, ctx)
         test_acc = float(np.mean(result.y_pred == y_te))
         if dist.is_main() and ctx.figures:

@@ -112,15 +112,18 @@ def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out[:, 0] if x_uint8.ndim == 3 else out
 
 
-def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None) -> nn.Module:
+def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,
+                num_classes: int | None = None) -> nn.Module:
     """The network; with ``cfg.standardize``, behind a ``Standardize`` layer holding ``x_train``'s statistics."""
     build = MODELS[cfg.model]
     kwargs = dict(cfg.model_kwargs)
     accepts = inspect.signature(build).parameters
     if "image_size" in accepts:  # a network whose shape follows its input side ...
         kwargs["image_size"] = cfg.image_size
-    if "in_channels" in accepts and x_train is not None:  # ... and its input channels (grey 1, colour 3)
+    if "in_channels" in accepts and x_train is not None:  # ... its input channels (grey 1, colour 3) ...
         kwargs["in_channels"] = x_train.shape[1] if x_train.ndim == 4 else 1
+    if num_classes is not None:  # ... and its outputs
+        kwargs["num_classes"] = num_classes
     model = build(**kwargs)
     if cfg.standardize:
         pixels = x_train.float().div(255.0)
@@ -276,15 +279,16 @@ class Trainer:
                        f"~{fmt_duration(self.estimate)} here at ~{ips:,.1f} img/s"
                        + (f"; this run is capped at {self.budget:.0f} s of training" if self.budget else ""))
 
-    def fit_predict(self, x_train, y_train, x_test, y_test=None) -> TrainResult:
-        """Train, then predict ``x_test``; with ``y_test``, also score it after every complete epoch."""
+    def fit_predict(self, x_train, y_train, x_test, y_test=None, num_classes: int | None = None) -> TrainResult:
+        """Train, then predict ``x_test``; with ``y_test``, also score it after every complete epoch. The network
+        has ``num_classes`` outputs (default: the largest training label + 1)."""
         cfg, ctx, dev = self.cfg, self.ctx, self.device
         torch.manual_seed(ctx.seed)
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
         x, y = images_tensor(x_train, dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
         xt = images_tensor(x_test, dev)
-        model = build_model(cfg, dev, x)
+        model = build_model(cfg, dev, x, num_classes or int(y_train.max()) + 1)
         opt = make_optimizer(model, cfg)
         sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
         saved = self.checkpoints.load(model, opt, cfg, sched) if ctx.resume else None
