@@ -24,7 +24,8 @@ from pathlib import Path
 
 from pipelines import REGISTRY, distributed
 from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
-from pipelines.data import DATASETS, DEFAULT_DATASET, DataError, Dataset, load
+from pipelines.data import DEFAULT_DATASET, DataError, Dataset
+from pipelines.sources import DATASETS, open_dataset
 from pipelines.report.experiments import EXPERIMENTS
 from pipelines.results import (ResultRow, ResultsError, append_run, has_ok_row, provenance, read_summary,
                                save_predictions, upsert)
@@ -62,10 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="several seeds in one call: one row per pipeline and seed; experiments run exactly "
                             "these seeds instead of their own (default: at least 3 per arm, PROTOCOL.md)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where rows and figures go (default results/)")
-    p.add_argument("--data-dir", help="an MNIST-format IDX folder, named after the folder (default: $CVBENCH_DATA_DIR, "
-                                      "data/fashion-mnist/, /usr/share/datasets/fashion-mnist/, else download)")
+    p.add_argument("--data-dir", help="a folder of images, named after the folder: MNIST-format IDX files, CIFAR's "
+                                      "python batches, or one subfolder per class (train/ and test/, or split "
+                                      "with a fixed seed), resized to 32x32; with --dataset, where that dataset "
+                                      "is (default: $CVBENCH_DATA_DIR, data/fashion-mnist/, "
+                                      "/usr/share/datasets/fashion-mnist/, else download)")
     p.add_argument("--dataset", choices=list(DATASETS), help=f"a dataset by name (default {DEFAULT_DATASET}); "
-                   "digits: scikit-learn's 1,797 8x8 digits, offline, resized to 28x28, a fixed 75/25 split")
+                   "digits: scikit-learn's 1,797 8x8 digits, offline, resized to 28x28, a fixed 75/25 split; "
+                   "cifar10, cifar100: the official python batches, from --data-dir or downloaded (MD5 checked)")
     p.add_argument("--resume", action="store_true",
                    help="skip pipelines whose row for this preset/device/seed is ok; continue training from checkpoints")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
@@ -239,9 +244,10 @@ def run(args: argparse.Namespace) -> int:
     check_results_dir(args.results_dir)
     ok = True
     if args.all or args.only or args.experiment:
-        data = load(args.data_dir, args.dataset)
+        data = open_dataset(args.data_dir, args.dataset)
         print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
-              f"{data.image_size}x{data.image_size}); preset {preset}; device {device.kind} ({device.name}); "
+              f"{data.image_size}x{data.image_size}, {'colour' if data.channels == 3 else 'grey'}, "
+              f"{len(data.class_names)} classes); preset {preset}; device {device.kind} ({device.name}); "
               f"seeds {' '.join(map(str, args.seeds))}")
         ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=args.results_dir,
                          resume=args.resume, time_budget=args.time_budget, compile=args.compile, dataset=data.name)

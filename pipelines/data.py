@@ -48,7 +48,7 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class Dataset:
-    x_train: np.ndarray  # (n, h, w) uint8
+    x_train: np.ndarray  # (n, h, w) grey or (n, h, w, 3) colour (RGB), uint8
     y_train: np.ndarray  # (n,) uint8
     x_test: np.ndarray
     y_test: np.ndarray
@@ -59,6 +59,11 @@ class Dataset:
     @property
     def image_size(self) -> int:
         return int(self.x_train.shape[1])
+
+    @property
+    def channels(self) -> int:
+        """1 for grey images (n, h, w), 3 for colour ones (n, h, w, 3)."""
+        return 1 if self.x_train.ndim == 3 else int(self.x_train.shape[-1])
 
 
 def find_files(folder: Path) -> dict[str, Path] | None:
@@ -174,41 +179,9 @@ def resolve_source(data_dir: str | os.PathLike | None = None, allow_download: bo
                         f"or put the four .gz files in {CACHE_DIR}, or pass --data-dir DIR") from None
 
 
-SUITE_SIDE = 28           # the side every pipeline's presets are built for; smaller sources are resized to it
-DIGITS_TEST_SHARE = 0.25  # digits: the share of the 1,797 images held out as its test set ...
-DIGITS_SPLIT_SEED = 2012  # ... drawn (class-stratified) with this fixed seed, the same everywhere
-
-
-def load_digits() -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes, offline everywhere): a fixed, seeded,
-    class-stratified train/test split, the 0..16 pixel values scaled to 0..255 and the images bilinearly
-    resized to ``SUITE_SIDE`` so that every pipeline runs on them unchanged."""
-    import cv2
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-    bunch = sklearn_digits()
-    small = np.round(bunch.images * (255 / 16)).astype(np.uint8)
-    images = np.stack([cv2.resize(im, (SUITE_SIDE, SUITE_SIDE), interpolation=cv2.INTER_LINEAR) for im in small])
-    labels = bunch.target.astype(np.uint8)
-    tr, te = train_test_split(np.arange(len(labels)), test_size=DIGITS_TEST_SHARE, random_state=DIGITS_SPLIT_SEED,
-                              stratify=labels)
-    return Dataset(images[tr], labels[tr], images[te], labels[te], name="digits",
-                   source="scikit-learn load_digits (8x8, resized to 28x28)", class_names=tuple(map(str, range(10))))
-
-
-# Datasets chosen by name (``--dataset NAME``); any MNIST-format folder is chosen with ``--data-dir`` instead.
-DATASETS = {DEFAULT_DATASET: lambda: load_folder(resolve_source()), "digits": load_digits}
-
-
-def load(data_dir: str | os.PathLike | None = None, dataset: str | None = None) -> Dataset:
-    """The dataset called ``dataset`` (a key of ``DATASETS``), or the MNIST-format folder ``data_dir``, or by
-    default Fashion-MNIST from the documented places."""
-    if dataset and data_dir:
-        raise DataError("give --dataset NAME or --data-dir DIR, not both")
-    if dataset:
-        if dataset not in DATASETS:
-            raise DataError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)} (or --data-dir DIR)")
-        return DATASETS[dataset]()
+def load(data_dir: str | os.PathLike | None = None) -> Dataset:
+    """Resolve the source (an MNIST-format folder, by default Fashion-MNIST) and load it. Other formats and
+    named datasets: ``sources.open_dataset``."""
     return load_folder(resolve_source(data_dir))
 
 

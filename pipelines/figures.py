@@ -25,11 +25,14 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
 
 
 def filter_grid(weights: np.ndarray, path: Path, title: str, cols: int | None = None) -> Path:
-    """Draw first-layer filters, shape (n, 1, k, k), each normalised on its own to [0, 1]."""
+    """Draw first-layer filters, shape (n, 1, k, k) in grey or (n, 3, k, k) in colour (as the AlexNet paper's
+    figure does), each normalised on its own to [0, 1]."""
     plt = _figure_module()
-    w = weights[:, 0] if weights.ndim == 4 else weights
-    lo = w.min(axis=(1, 2), keepdims=True)
-    span = np.maximum(w.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
+    colour = weights.ndim == 4 and weights.shape[1] == 3
+    w = weights.transpose(0, 2, 3, 1) if colour else weights[:, 0] if weights.ndim == 4 else weights
+    axes_of_one = tuple(range(1, w.ndim))
+    lo = w.min(axis=axes_of_one, keepdims=True)
+    span = np.maximum(w.max(axis=axes_of_one, keepdims=True) - lo, 1e-12)
     w = (w - lo) / span
     n = len(w)
     cols = cols or int(np.ceil(np.sqrt(n)))
@@ -39,6 +42,6 @@ def filter_grid(weights: np.ndarray, path: Path, title: str, cols: int | None = 
     for ax in axes.ravel():
         ax.axis("off")
     for ax, f in zip(axes.ravel(), w):
-        ax.imshow(f, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(f, interpolation="nearest", **({} if colour else {"cmap": "gray", "vmin": 0, "vmax": 1}))
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)

@@ -47,6 +47,16 @@ def bars(n: int, seed: int = 0, size: int = 28, classes: int = 10) -> tuple[np.n
     return x, y
 
 
+PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]])
+
+
+def colour_bars(n: int, seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """``bars`` in colour, (n, size, size, 3) uint8: each class's bar also has its own colour."""
+    x, y = bars(n, seed, size)
+    return (x[..., None] * (PALETTE[y][:, None, None, :] / 255)).astype(np.uint8), y
+
+
 @pytest.fixture
 def tiny_dir(tmp_path: Path) -> Path:
     """A valid MNIST-format folder of synthetic bars: 600 train, 200 test."""

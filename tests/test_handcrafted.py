@@ -184,3 +184,33 @@ def test_scikit_learn_estimator_checks_that_apply(est):
     assert failed <= NEEDS_2D_INPUT, failed - NEEDS_2D_INPUT
     assert {"check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
             "check_estimator_cloneable", "check_parameters_default_constructible"} <= passed
+
+
+def test_hog_on_colour_takes_the_channel_with_the_largest_gradient():
+    from conftest import colour_bars
+    x, _ = colour_bars(8, seed=3)
+    only_red = np.zeros_like(x)
+    only_red[..., 0] = x[..., 0]
+    hog = HOGFeatures().fit(only_red)
+    np.testing.assert_allclose(hog.transform(only_red), HOGFeatures().fit(x[..., 0]).transform(x[..., 0]), atol=1e-6)
+    assert hog.transform(x).shape == (8, hog.n_features_out_)
+
+
+def test_sift_reads_colour_images_as_grey():
+    from conftest import colour_bars
+    from pipelines.handcrafted.features import grey
+    x, _ = colour_bars(4, seed=3)
+    sift = DenseSIFT().fit(x)
+    np.testing.assert_array_equal(sift.transform(x), DenseSIFT().fit(grey(x)).transform(grey(x)))
+
+
+@pytest.mark.parametrize("name", ["pixels_svm", "hog_svm", "sift_bovw"])
+def test_a_handcrafted_pipeline_runs_on_colour_images(name, tmp_path):
+    from conftest import colour_bars
+    from pipelines.data import Dataset
+    (x_tr, y_tr), (x_te, y_te) = colour_bars(400, seed=1), colour_bars(100, seed=2)
+    data = Dataset(x_tr, y_tr, x_te, y_te, name="colour-bars", source="test", class_names=tuple("0123456789"))
+    pipeline = REGISTRY[name].load()
+    ctx = RunContext("smoke", 0, select_device(False), tmp_path, dataset=data.name)
+    out = pipeline.run(data, pipeline.config("smoke"), ctx)
+    assert out.test_accuracy > 0.5  # ten classes: chance is 0.1

@@ -359,3 +359,47 @@ def test_training_memory_grows_with_the_batch():
     memory = memory_by_batch(TrainConfig(model="cnn28"), (16, 512))
     assert memory[512]["peak_memory_bytes"] > 4 * memory[16]["peak_memory_bytes"] > 0
     assert "VmHWM" in memory[16]["memory_method"]
+
+
+# Enough steps to learn 600 images: sigmoid LeNet needs hundreds, so the test takes ReLU at a matching rate.
+COLOUR_RUNS = {"lenet": {"model_kwargs": (("activation", "relu"),), "lr": 0.1, "batch_size": 32},
+               "cnn28": {"epochs": 8, "batch_size": 32}}  # the smoke preset's 15 steps are too few here
+
+
+@pytest.mark.parametrize("name", list(COLOUR_RUNS))
+def test_a_network_learns_colour_images_of_any_side(name, tmp_path):
+    from conftest import colour_bars
+    from pipelines import REGISTRY
+    from pipelines.base import DeviceInfo, RunContext
+    from pipelines.data import Dataset
+    (x_tr, y_tr), (x_te, y_te) = colour_bars(600, seed=1), colour_bars(200, seed=2)
+    data = Dataset(x_tr, y_tr, x_te, y_te, name="colour-bars", source="test", class_names=tuple("0123456789"))
+    pipeline = REGISTRY[name].load()
+    cfg = dataclasses.replace(pipeline.config("smoke"), n_train=None, n_test=None, **COLOUR_RUNS[name])
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset=data.name)
+    out = pipeline.run(data, cfg, ctx)
+    assert out.test_accuracy > 0.3  # ten classes: chance is 0.1
+    weights = np.load(tmp_path / "datasets" / "colour-bars" / "filters" / f"{name}-smoke-cpu-seed0.npy")
+    assert weights.shape[1] == 3  # the first layer sees three channels, drawn in colour
+    assert (tmp_path / "datasets" / "colour-bars" / "figures" / f"{name}_conv1.png").exists()
+
+
+def test_augment_flips_and_crops_colour_images_along_their_width():
+    from conftest import colour_bars
+    x = tr.images_tensor(colour_bars(64, seed=4)[0], "cpu")
+    out = tr.augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    grey = tr.augment(x[:, 0], torch.Generator().manual_seed(0))  # the same draws on one channel
+    assert torch.equal(grey, out[:, 0])
+
+
+def test_a_network_has_as_many_outputs_as_the_dataset_has_classes(tmp_path):
+    from pipelines import REGISTRY
+    from pipelines.base import DeviceInfo, RunContext
+    from pipelines.data import Dataset
+    (x_tr, y_tr), (x_te, y_te) = bars(240, seed=1, classes=12), bars(60, seed=2, classes=12)
+    data = Dataset(x_tr, y_tr, x_te, y_te, name="twelve", source="test", class_names=tuple(map(str, range(12))))
+    pipeline = REGISTRY["lenet"].load()
+    cfg = dataclasses.replace(pipeline.config("smoke"), n_train=None, n_test=None, epochs=1)
+    out = pipeline.run(data, cfg, RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset="twelve"))
+    assert len(out.y_pred) == 60 and 0 <= out.y_pred.min() and out.y_pred.max() < 12

@@ -19,6 +19,7 @@ from sklearn.svm import LinearSVC
 
 from ..base import TRAIN_SCORE_MAX, Outcome, Pipeline, RunContext, Stopwatch
 from ..data import Dataset, split
+from .features import grey
 
 FIGURE_IMAGES = 2_000  # images the pictures draw from
 
@@ -100,8 +101,8 @@ class HandcraftedPipeline(Pipeline):
             y_pred = clf.predict(f_te)
         train_acc = float(clf.score(f_tr[:TRAIN_SCORE_MAX], y_tr[:TRAIN_SCORE_MAX]))
         if ctx.figures:
-            self.draw(cfg, ctx, data, x_tr[:FIGURE_IMAGES], y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
-                      dict(encoders))
+            self.draw(cfg, ctx, data, grey(x_tr[:FIGURE_IMAGES]), y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
+                      dict(encoders))  # the pictures show what SIFT sees: the grey image
         extra = {"feature_dim": int(f_tr.shape[1]), "encode_seconds": round(sw.seconds["encode"], 3),
                  "feature_cache": "hit" if hit_tr and hit_te else "miss", **self.describe(cfg)}
         return Outcome(test_accuracy=float(np.mean(y_pred == y_te)), train_accuracy=train_acc,

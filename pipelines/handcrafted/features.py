@@ -1,6 +1,8 @@
 """Hand-crafted feature extractors as scikit-learn transformers.
 
-They take a stack of grey images, shape ``(n, h, w)`` uint8, and return one float32 row per image, so
+They take a stack of images, grey ``(n, h, w)`` or colour ``(n, h, w, 3)`` uint8 (HOG takes at each pixel
+the channel with the largest gradient, as Dalal and Triggs did; SIFT runs on the grey image), and return one
+float32 row per image, so
 they chain with a classifier in a ``sklearn.pipeline.Pipeline`` and work with ``clone``/``get_params``.
 Extraction runs in chunks across cores (joblib threads: OpenCV releases the GIL), with a tqdm bar.
 
@@ -47,10 +49,10 @@ def opencv_threads(n: int):
         cv2.setNumThreads(before)
 
 
-def check_stack(X, what: str, shape: str, fit: bool = False) -> np.ndarray:
-    """A 3-D numeric array without NaN or infinity (and, to fit, not empty), else a ``ValueError``."""
+def check_stack(X, what: str, shape: str, fit: bool = False, ndim: int = 3) -> np.ndarray:
+    """An ``ndim``-D numeric array without NaN or infinity (and, to fit, not empty), else a ``ValueError``."""
     X = np.asarray(X)
-    if X.ndim != 3:
+    if X.ndim != ndim:
         raise ValueError(f"expected {what} of shape {shape}, got an array of shape {X.shape}")
     if X.dtype.kind not in "buif":
         raise ValueError(f"expected numeric {what} (uint8, int or float), got dtype {X.dtype}")
@@ -64,9 +66,20 @@ def check_stack(X, what: str, shape: str, fit: bool = False) -> np.ndarray:
 
 
 def as_images(X, fit: bool = False) -> np.ndarray:
-    """Checked grey images ``(n, h, w)`` as uint8 (other numeric types are clipped to 0..255)."""
-    X = check_stack(X, "images", "(n, h, w)", fit)
+    """Checked images, grey ``(n, h, w)`` or colour ``(n, h, w, 3)``, as uint8 (other numeric types are clipped
+    to 0..255)."""
+    X = np.asarray(X)
+    colour = X.ndim == 4 and X.shape[-1] == 3
+    X = check_stack(X, "images", "(n, h, w) or (n, h, w, 3)", fit, ndim=4 if colour else 3)
     return X if X.dtype == np.uint8 else np.clip(X, 0, 255).astype(np.uint8)
+
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, OpenCV's RGB -> grey weights
+
+
+def grey(X: np.ndarray) -> np.ndarray:
+    """Grey images ``(n, h, w)`` uint8: colour ones ``(n, h, w, 3)`` (RGB) weighted by ``LUMA``, grey unchanged."""
+    return X if X.ndim == 3 else np.clip(np.rint(X @ LUMA), 0, 255).astype(np.uint8)
 
 
 class PixelFeatures(TransformerMixin, BaseEstimator):
@@ -81,7 +94,7 @@ class PixelFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = as_images(X)
-        return X.reshape(len(X), X.shape[1] * X.shape[2]).astype(np.float32) / 255.0
+        return X.reshape(len(X), int(np.prod(X.shape[1:]))).astype(np.float32) / 255.0
 
 
 class HOGFeatures(TransformerMixin, BaseEstimator):
@@ -155,7 +168,7 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
                 for x, y in grid_positions(side * self.scale, self.step, self.patch)]
 
     def fit(self, X, y=None):
-        side = as_images(X, fit=True).shape[1]
+        side = as_images(X, fit=True).shape[1]  # SIFT reads the grey image (``grey``)
         self.n_keypoints_ = len(self._keypoints(side))
         self.positions_ = grid_positions(side * self.scale, self.step, self.patch) / (side * self.scale)
         return self
@@ -176,7 +189,7 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
         return out
 
     def transform(self, X):
-        X = as_images(X)
+        X = grey(as_images(X))
         if len(X) == 0:
             return np.zeros((0, len(self._keypoints(X.shape[1])), 128), np.uint8)
         with opencv_threads(1):  # one OpenCV thread per joblib thread: 1.6x faster on 2 cores

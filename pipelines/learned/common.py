@@ -12,7 +12,7 @@ from ..figures import filter_grid
 from ..results import artifact_path, save_array
 from .models import first_conv
 from .precision import autocast_for
-from .trainer import TrainConfig, Trainer, effective_budget, evaluate, fmt_duration
+from .trainer import TrainConfig, Trainer, effective_budget, evaluate, fmt_duration, images_tensor
 
 
 def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig) -> float:
@@ -20,7 +20,7 @@ def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig) 
     hand-crafted pipelines score theirs; untimed."""
     k = min(len(x_tr), cfg.train_score_max)
     device = next(model.parameters()).device
-    pred = evaluate(model, torch.from_numpy(x_tr[:k]).to(device), cfg, autocast_for(device))
+    pred = evaluate(model, images_tensor(x_tr[:k], device), cfg, autocast_for(device))
     return float(np.mean(pred.cpu().numpy() == y_tr[:k]))
 
 
@@ -35,7 +35,7 @@ class LearnedPipeline(Pipeline):
         paper = self.presets["paper"]
         recipe_images = (paper.n_train or len(data.x_train)) * paper.epochs
         trainer = Trainer(cfg, ctx, self.name, recipe_images, checkpoint=ctx.checkpoints, quiet=not ctx.checkpoints)
-        result = trainer.fit_predict(x_tr, y_tr, x_te, y_te if ctx.curves else None)
+        result = trainer.fit_predict(x_tr, y_tr, x_te, y_te if ctx.curves else None, len(data.class_names))
         st, budget = result.state, effective_budget(cfg, ctx)
         test_acc = float(np.mean(result.y_pred == y_te))
         if dist.is_main() and ctx.figures:

@@ -1,7 +1,9 @@
-"""The chapter's networks: d2l LeNet-5 (28x28) and the d2l streamlined AlexNet (1x224x224).
+"""The chapter's networks: d2l LeNet-5 (28x28) and the d2l streamlined AlexNet (1x224x224), and ``cnn28``.
 
 ``activation`` and ``dropout`` are parameters so that the report's experiments can switch them; the
-defaults are the chapter's recipes. Weights use Xavier-uniform init, as in d2l's ``init_cnn``.
+defaults are the chapter's recipes. ``in_channels`` and ``image_size`` follow the data (the trainer passes
+them): grey or colour, any side; each dense layer's inputs are computed from them (``flat_size``). Weights use
+Xavier-uniform init, as in d2l's ``init_cnn``.
 """
 from __future__ import annotations
 
@@ -32,23 +34,32 @@ def xavier_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def lenet(activation: str = "sigmoid", pool: str = "avg", dropout: float = 0.0, num_classes: int = 10) -> nn.Sequential:
+def flat_size(features: nn.Sequential, in_channels: int, image_size: int) -> int:
+    """How many values ``features`` (ending in ``Flatten``) gives for one image of this shape."""
+    with torch.no_grad():
+        return features(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
+
+
+def lenet(activation: str = "sigmoid", pool: str = "avg", dropout: float = 0.0, num_classes: int = 10,
+          in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
     """LeNet-5 as in d2l 7.6: two 5x5 convs (6, 16 channels), 2x2 average pooling, 400-120-84-10. ``pool``
     "max" and ``dropout`` > 0 (after each hidden dense layer) are the exercise's modernisations (chapter 8.1,
     exercise 5); the defaults are the chapter's network, layer for layer."""
     act, pooling = ACTIVATIONS[activation], POOLS[pool]
     drop = [nn.Dropout(dropout)] if dropout > 0 else []
-    return xavier_init(nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), act(), pooling(2, 2),
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), act(), pooling(2, 2),
         nn.Conv2d(6, 16, kernel_size=5), act(), pooling(2, 2),
-        nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), act(), *drop,
+        nn.Flatten())
+    return xavier_init(nn.Sequential(
+        *features,
+        nn.Linear(flat_size(features, in_channels, image_size), 120), act(), *drop,
         nn.Linear(120, 84), act(), *drop,
         nn.Linear(84, num_classes)))
 
 
 def alexnet(activation: str = "relu", dropout: float = 0.5, num_classes: int = 10, width: float = 1.0,
-            hidden: int = 4096, image_size: int = 224) -> nn.Sequential:
+            hidden: int = 4096, image_size: int = 224, in_channels: int = 1) -> nn.Sequential:
     """AlexNet as in d2l 8.1, for one grey channel at 224x224: 96x54x54 after conv1, 256x5x5 before flatten.
     ``width`` scales every convolution's channels, ``hidden`` sets the two dense layers' units and
     ``image_size`` the input side (the dense layer's inputs follow from it): the chapter's exercise 2a makes
@@ -56,17 +67,15 @@ def alexnet(activation: str = "relu", dropout: float = 0.5, num_classes: int = 1
     act = ACTIVATIONS[activation]
     c1, c2, c3, c4 = (max(1, round(c * width)) for c in (96, 256, 384, 256))
     features = nn.Sequential(
-        nn.Conv2d(1, c1, kernel_size=11, stride=4, padding=1), act(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=1), act(), nn.MaxPool2d(3, 2),
         nn.Conv2d(c1, c2, kernel_size=5, padding=2), act(), nn.MaxPool2d(3, 2),
         nn.Conv2d(c2, c3, kernel_size=3, padding=1), act(),
         nn.Conv2d(c3, c3, kernel_size=3, padding=1), act(),
         nn.Conv2d(c3, c4, kernel_size=3, padding=1), act(), nn.MaxPool2d(3, 2),
         nn.Flatten())
-    with torch.no_grad():
-        flat = features(torch.zeros(1, 1, image_size, image_size)).shape[1]
     return xavier_init(nn.Sequential(
         *features,
-        nn.Linear(flat, hidden), act(), nn.Dropout(dropout),
+        nn.Linear(flat_size(features, in_channels, image_size), hidden), act(), nn.Dropout(dropout),
         nn.Linear(hidden, hidden), act(), nn.Dropout(dropout),
         nn.Linear(hidden, num_classes)))
 
@@ -76,18 +85,21 @@ def conv_bn(cin: int, cout: int, act) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(cout), act()]
 
 
-def cnn28(activation: str = "relu", dropout: float = 0.5, width: int = 24, num_classes: int = 10) -> nn.Sequential:
+def cnn28(activation: str = "relu", dropout: float = 0.5, width: int = 24, num_classes: int = 10,
+          in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
     """A CNN that works on the 28x28 images directly (the chapter's exercise 2b): AlexNet's ingredients (ReLU,
     max pooling, dropout) plus batch norm, VGG-shaped. One 3x3 conv block at 28x28 (``width`` channels), two at
     14x14 (2x), two at 7x7 (4x), each stage ending in 2x2 max pooling; dropout; one linear classifier on the
-    4x3x3 map. Most of its compute is at 14x14 and 7x7, where channels are cheap."""
+    4x3x3 map (at 28x28). Most of its compute is at 14x14 and 7x7, where channels are cheap."""
     act, w = ACTIVATIONS[activation], width
-    return xavier_init(nn.Sequential(
-        *conv_bn(1, w, act), nn.MaxPool2d(2, 2),
+    features = nn.Sequential(
+        *conv_bn(in_channels, w, act), nn.MaxPool2d(2, 2),
         *conv_bn(w, 2 * w, act), *conv_bn(2 * w, 2 * w, act), nn.MaxPool2d(2, 2),
         *conv_bn(2 * w, 4 * w, act), *conv_bn(4 * w, 4 * w, act), nn.MaxPool2d(2, 2),
-        nn.Flatten(), nn.Dropout(dropout),
-        nn.Linear(4 * w * 3 * 3, num_classes)))
+        nn.Flatten())
+    return xavier_init(nn.Sequential(
+        *features, nn.Dropout(dropout),
+        nn.Linear(flat_size(features, in_channels, image_size), num_classes)))
 
 
 MODELS = {"lenet": lenet, "alexnet": alexnet, "cnn28": cnn28}

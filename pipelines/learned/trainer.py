@@ -78,9 +78,18 @@ class TrainState:
     history: list = field(default_factory=list)
 
 
+def images_tensor(x: np.ndarray, device) -> torch.Tensor:
+    """A numpy stack of images, grey (n, h, w) or colour (n, h, w, c), as a uint8 tensor (n, c, h, w) on
+    ``device``: the layout every function below takes."""
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
+    return t.contiguous().to(device)
+
+
 def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
-    """uint8 (B, h, w) on any device -> float (B, 1, S, S) in [0, 1], bilinearly resized to S, channels_last."""
-    x = x_uint8.unsqueeze(1).float().div_(255.0)
+    """uint8 (B, c, h, w) (or grey (B, h, w)) on any device -> float (B, c, S, S) in [0, 1], bilinearly resized
+    to S, channels_last."""
+    x = (x_uint8.unsqueeze(1) if x_uint8.ndim == 3 else x_uint8).float().div_(255.0)
     if x.shape[-1] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
     return x.contiguous(memory_format=torch.channels_last)
@@ -88,23 +97,33 @@ def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
 
 def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Each image its own random horizontal flip and its own crop of the 2-pixel zero-padded image, drawn
-    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync."""
-    n, h, w = x_uint8.shape
-    dev = x_uint8.device
+    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync. Takes and
+    returns (n, c, h, w), or grey (n, h, w)."""
+    x4 = x_uint8.unsqueeze(1) if x_uint8.ndim == 3 else x_uint8
+    n, c, h, w = x4.shape
+    dev = x4.device
     flip = torch.rand(n, generator=gen, device=dev) < 0.5
     dy, dx = (torch.randint(0, 5, (n,), generator=gen, device=dev) for _ in range(2))
-    x = F.pad(torch.where(flip[:, None, None], x_uint8.flip(-1), x_uint8), (2, 2, 2, 2))
-    rows = (dy[:, None] + torch.arange(h, device=dev))[:, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, :]
-    return x[torch.arange(n, device=dev)[:, None, None], rows, cols]
+    x = F.pad(torch.where(flip[:, None, None, None], x4.flip(-1), x4), (2, 2, 2, 2))
+    rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    out = x[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+            rows, cols]
+    return out[:, 0] if x_uint8.ndim == 3 else out
 
 
-def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None) -> nn.Module:
+def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,
+                num_classes: int | None = None) -> nn.Module:
     """The network; with ``cfg.standardize``, behind a ``Standardize`` layer holding ``x_train``'s statistics."""
     build = MODELS[cfg.model]
     kwargs = dict(cfg.model_kwargs)
-    if "image_size" in inspect.signature(build).parameters:  # a network whose shape follows its input side
+    accepts = inspect.signature(build).parameters
+    if "image_size" in accepts:  # a network whose shape follows its input side ...
         kwargs["image_size"] = cfg.image_size
+    if "in_channels" in accepts and x_train is not None:  # ... its input channels (grey 1, colour 3) ...
+        kwargs["in_channels"] = x_train.shape[1] if x_train.ndim == 4 else 1
+    if num_classes is not None:  # ... and its outputs
+        kwargs["num_classes"] = num_classes
     model = build(**kwargs)
     if cfg.standardize:
         pixels = x_train.float().div(255.0)
@@ -260,15 +279,16 @@ class Trainer:
                        f"~{fmt_duration(self.estimate)} here at ~{ips:,.1f} img/s"
                        + (f"; this run is capped at {self.budget:.0f} s of training" if self.budget else ""))
 
-    def fit_predict(self, x_train, y_train, x_test, y_test=None) -> TrainResult:
-        """Train, then predict ``x_test``; with ``y_test``, also score it after every complete epoch."""
+    def fit_predict(self, x_train, y_train, x_test, y_test=None, num_classes: int | None = None) -> TrainResult:
+        """Train, then predict ``x_test``; with ``y_test``, also score it after every complete epoch. The network
+        has ``num_classes`` outputs (default: the largest training label + 1)."""
         cfg, ctx, dev = self.cfg, self.ctx, self.device
         torch.manual_seed(ctx.seed)
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        x, y = torch.from_numpy(x_train).to(dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
-        xt = torch.from_numpy(x_test).to(dev)
-        model = build_model(cfg, dev, x)
+        x, y = images_tensor(x_train, dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
+        xt = images_tensor(x_test, dev)
+        model = build_model(cfg, dev, x, num_classes or int(y_train.max()) + 1)
         opt = make_optimizer(model, cfg)
         sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
         saved = self.checkpoints.load(model, opt, cfg, sched) if ctx.resume else None

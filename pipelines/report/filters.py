@@ -43,9 +43,14 @@ def random_filters(n: int, k: int, fan_in: int, fan_out: int, seed: int = 0) -> 
     return np.random.default_rng(seed).uniform(-bound, bound, (n, k, k))
 
 
+def grey_filters(weights: np.ndarray) -> np.ndarray:
+    """conv1 weights (n, c, k, k) as n grey k x k filters: the mean over the input channels (grey: the one)."""
+    return weights.mean(axis=1)
+
+
 def gabor_stats(weights: np.ndarray) -> dict:
     """Share of filters fitting a Gabor well, against the share for random filters of the same shape."""
-    w = weights[:, 0]
+    w = grey_filters(weights)
     n, k = len(w), w.shape[-1]
     bank = gabor_bank(k)
     fits = best_fit(w, bank)
@@ -103,7 +108,7 @@ def comparison_figure(inp, learned: dict) -> str:
     kernels, names = hand_made_kernels()
     cols = 12
     rows = [(f"{n} conv1 ({f'first {cols} of {len(w)}' if len(w) > cols else f'all {len(w)}'}; "
-             f"preset {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", w[:, 0]) for n, (w, r) in learned.items()]
+             f"preset {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", grey_filters(w)) for n, (w, r) in learned.items()]
     rows.append(("hand-made: HOG gradients, SIFT oriented derivatives of Gaussian, Gabors", kernels))
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.25), squeeze=False)
     for ax_row, (label, filters) in zip(axes, rows):

@@ -261,9 +261,12 @@ def cnn28_answer(inp: Inputs) -> str:
                      f"seed(s) at preset {preset} on {device} ({g.device_name.iloc[0]}), {g.fit_seconds.median():.0f} s "
                      f"of training per seed, {int(g.params.iloc[0]):,} parameters")
     alex = inp.ok[inp.ok.pipeline == "alexnet"]
-    against = ("; AlexNet's best row: " + f"{alex.test_accuracy.max():.4f} (preset "
-               f"{alex.loc[alex.test_accuracy.idxmax()].preset}, {alex.loc[alex.test_accuracy.idxmax()].device})"
-               if len(alex) else "; no AlexNet row to set beside it")
+    if len(alex):
+        top = alex.loc[alex.test_accuracy.idxmax()]
+        kind = "full data, full recipe" if top.name in set(rows.index) else "a subset or budget-truncated run"
+        against = f"; AlexNet's best row: {top.test_accuracy:.4f} (preset {top.preset}, {top.device}, {kind})"
+    else:
+        against = "; no AlexNet row to set beside it"
     return "`cnn28`: " + "; ".join(parts) + against
 
 
