@@ -145,3 +145,16 @@ def test_digits_runs_through_a_pipeline_of_each_family(tmp_path):
     frame = pd.read_csv(out / "summary.csv")
     assert set(frame.dataset) == {"digits"} and set(frame.status) == {"ok"}
     assert frame.set_index("pipeline").test_accuracy["hog_svm"] > 0.8  # ten classes: chance is 0.1
+
+
+@pytest.mark.slow
+def test_fashion_mnist_and_digits_rows_live_side_by_side_and_resume_apart(tmp_path):
+    out = tmp_path / "res"
+    run = lambda *extra: run_cli("--only", "pixels_svm", "--preset", "smoke", "--results-dir", str(out), *extra)
+    assert run().returncode == 0  # the default dataset, Fashion-MNIST
+    proc = run("--dataset", "digits", "--resume")
+    assert proc.returncode == 0 and "skipped" not in proc.stdout
+    frame = pd.read_csv(out / "summary.csv")
+    assert sorted(frame.dataset) == ["digits", "fashion-mnist"] and set(frame.pipeline) == {"pixels_svm"}
+    assert "skipped" in run("--dataset", "digits", "--resume").stdout
+    assert "skipped" in run("--resume").stdout
