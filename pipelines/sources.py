@@ -84,8 +84,8 @@ def _unpickle(path: Path) -> dict:
 
 def _cifar_batch(path: Path, labels_key: str) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
-    data, labels = batch.get("data") if isinstance(batch, dict) else None, batch.get(labels_key) if isinstance(
-        batch, dict) else None
+    batch = batch if isinstance(batch, dict) else {}
+    data, labels = batch.get("data"), batch.get(labels_key)
     if not isinstance(data, np.ndarray) or labels is None:
         raise DataError(f"{path}: not a CIFAR batch (no 'data' array and '{labels_key}' list)")
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
