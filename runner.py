@@ -22,13 +22,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines import REGISTRY, distributed
+from pipelines import REGISTRY, distributed, grid
 from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
 from pipelines.data import DEFAULT_DATASET, DataError, Dataset
 from pipelines.sources import DATASETS, open_dataset
 from pipelines.report.experiments import EXPERIMENTS
-from pipelines.results import (ResultRow, ResultsError, append_run, has_ok_row, provenance, read_summary,
-                               save_predictions, upsert)
+from pipelines.results import ResultRow, ResultsError, has_ok_row, provenance, read_summary
 
 SHOWN = ["pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
@@ -80,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"run these report experiments ({', '.join(EXPERIMENTS)}); size: smoke with "
                         "--preset smoke, else cpu")
     p.add_argument("--experiments", choices=["all"], help="run every report experiment")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run the grid (pipeline x seed, experiment arm x seed) on N local Dask worker processes; "
+                        "default 1: serial, in this process, the only mode whose timings the report ranks "
+                        f"(Dask: {grid.CLUSTER_EXTRA})")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the grid on a running Dask cluster (e.g. tcp://head:8786); its workers need this "
+                        "package installed and the results folder on a shared filesystem (README)")
     p.add_argument("--report", action="store_true",
                    help="write results/report.md and its figures from the results (also done after --all)")
     args = p.parse_args(argv)
@@ -95,6 +101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     given = list(dict.fromkeys(args.seeds)) if args.seeds else ([args.seed] if args.seed is not None else None)
     args.experiment_seeds = tuple(given) if given else None  # None: each experiment's own seeds
     args.seeds = given or [0]
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    if args.scheduler and args.jobs > 1:
+        raise UsageError("--jobs and --scheduler do not combine: the cluster's workers decide the concurrency")
+    if (args.jobs > 1 or args.scheduler) and distributed.world_size() > 1:
+        raise UsageError("torchrun and --jobs/--scheduler do not combine: DDP runs inside one task (README)")
     if args.time_budget is not None and not (math.isfinite(args.time_budget) and args.time_budget > 0):
         raise UsageError("--time-budget must be a positive, finite number of seconds")
     bad_seeds = [s for s in args.seeds if not 0 <= s < 2**32]
@@ -108,106 +120,66 @@ def print_list() -> None:
         print(f"{name:16s} {entry.family:12s} {entry.description}")
 
 
-def base_row(name: str, ctx: RunContext, data: Dataset, device, prov: dict) -> ResultRow:
-    return ResultRow(pipeline=name, family=REGISTRY[name].family, preset=ctx.preset, dataset=data.name,
-                     seed=ctx.seed, device=device.kind, device_name=device.name, compiled=ctx.compile,
-                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **prov)
-
-
-def load_pipeline(name: str):
-    """The pipeline and None, or None and the import error (a missing library still costs only one row)."""
-    try:
-        return REGISTRY[name].load(), None
-    except Exception as exc:
-        return None, exc
-
-
-def run_one(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow | None:
-    """Run one pipeline isolated: an exception becomes a failed row. None when --resume skips it."""
-    pipeline, load_error = load_pipeline(name)
-    device = pipeline.device_for(ctx.device) if pipeline else ctx.device
-    if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", ctx.key(name, device.kind)):
-        print(f"[{name}] skipped: an ok row for {ctx.dataset}, preset {ctx.preset}, {device.kind}, seed {ctx.seed} "
-              "exists (--resume)")
-        return None
-    cfg = pipeline.config(ctx.preset) if pipeline else None
-    row = base_row(name, ctx, data, device, prov)
-    seed_everything(ctx.seed)
-    start = time.perf_counter()
-    outcome = None
-    try:
-        if load_error is not None:
-            raise load_error
-        outcome = pipeline.run(data, cfg, ctx)
-        fill_row(row, outcome)
-        row.full_data = outcome.n_train == len(data.x_train) and outcome.n_test == len(data.x_test)
-    except Exception as exc:  # isolation: one failure costs one row
-        row.status, row.error = "failed", one_line(exc)
-        print(f"[{name}] failed: {row.error}", file=sys.stderr)
-    row.total_seconds = round(time.perf_counter() - start, 3)
-    if distributed.is_main():
-        record(ctx, row, cfg, data, outcome)
-    return row
-
-
-ROUNDING = {"test_accuracy": 4, "train_accuracy": 4, "feature_seconds": 3, "fit_seconds": 3,
-            "predict_seconds": 3, "train_images_per_second": 1, "epochs": 3}
-
-
-def fill_row(row: ResultRow, outcome) -> None:
-    for f in ("test_accuracy", "train_accuracy", "n_train", "n_test", "image_size", "epochs", "feature_seconds",
-              "fit_seconds", "predict_seconds", "train_images_per_second", "params"):
-        value = getattr(outcome, f)
-        setattr(row, f, round(value, ROUNDING[f]) if f in ROUNDING and value is not None else value)
-    for key, value in outcome.extra.items():
-        setattr(row, key, value)
-
-
-def record(ctx: RunContext, row: ResultRow, cfg, data: Dataset, outcome) -> None:
-    """Upsert the summary row, append the history line, keep the predictions for the report."""
-    config = {"pipeline": dataclasses.asdict(cfg) if cfg is not None else None, "preset": ctx.preset, "seed": ctx.seed,
-              "time_budget": ctx.time_budget, "compile": ctx.compile, "data_source": data.source}
-    upsert(ctx.results_dir / "summary.csv", row)
-    append_run(ctx.results_dir / "runs.jsonl", row, config, outcome.curve if outcome is not None else None)
-    if outcome is not None and outcome.y_pred is not None:
-        save_predictions(ctx.results_dir, row, outcome.y_true, outcome.y_pred)
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"[:500]
-
-
 def print_table(rows: list[ResultRow]) -> None:
     import pandas as pd
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])[SHOWN]
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def run_pipelines(names: list[str], data: Dataset, ctx: RunContext, seeds: list[int]) -> bool:
-    """Run the pipelines for each seed, print their rows; True if all are ok."""
+def planned_runs(names: list[str], ctx: RunContext, seeds: list[int]) -> list[tuple[str, RunContext]]:
+    """(pipeline, its context) for each seed and pipeline to run; ``--resume`` leaves out those with an ok row."""
     if distributed.world_size() > 1:
         names = [n for n in names if REGISTRY[n].family == "learned"]
-    rows = [r for seed in seeds for r in (run_one(n, data, dataclasses.replace(ctx, seed=seed), provenance())
-                                          for n in names) if r is not None]
+    plan = []
+    for seed in seeds:
+        for name in names:
+            sctx = dataclasses.replace(ctx, seed=seed)
+            pipeline, _ = grid.load_pipeline(name)
+            device = pipeline.device_for(ctx.device) if pipeline else ctx.device
+            if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", sctx.key(name, device.kind)):
+                print(f"[{name}] skipped: an ok row for {ctx.dataset}, preset {ctx.preset}, {device.kind}, seed {seed} "
+                      "exists (--resume)")
+                continue
+            plan.append((name, sctx))
+    return plan
+
+
+def run_pipelines(names: list[str], data: Dataset, ctx: RunContext, seeds: list[int], ex) -> bool:
+    """Run the pipelines for each seed on the executor, print their rows; True if all are ok."""
+    plan, prov = planned_runs(names, ctx, seeds), provenance()
+    ref = ex.scatter(data) if plan else data
+    tasks = [grid.Task(f"{name} seed {c.seed}", grid.run_pipeline, (name, ref, c, prov),
+                       gpu=c.device.kind == "cuda" and REGISTRY[name].family == "learned") for name, c in plan]
+    rows = [None] * len(plan)
+    for done in ex.run(tasks):
+        name, c = plan[done.index]
+        rows[done.index] = done.value if done.error is None else grid.record_lost(name, data, c, prov, done.error)
     if rows and distributed.is_main():
         print_table(rows)
         print(f"rows written to {ctx.results_dir / 'summary.csv'}")
     return all(r.status == "ok" for r in rows)
 
 
-def run_experiments(names: list[str], data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None) -> bool:
-    """Run each experiment isolated: a failure is reported in one line and the others go on."""
-    from pipelines.report.experiments import run_experiment
-    ok = True
+def run_experiments(names: list[str], data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None, ex) -> bool:
+    """Plan every experiment, run all their arms as one grid, write each experiment when its arms are done;
+    a failure costs that experiment (or that arm) and the others go on."""
+    from pipelines.report.experiments import plan_experiment, run_plans
+    plans, ok, views = [], True, {}
     for name in names:
-        start = time.perf_counter()
         try:
-            path = run_experiment(name, data, ctx, seeds)
-            print(f"[experiment {name}] written to {path} in {time.perf_counter() - start:.0f} s")
+            plans.append(plan_experiment(name, data, ctx, seeds, views))
         except Exception as exc:  # isolation, as for pipelines
             ok = False
-            print(f"[experiment {name}] failed: {one_line(exc)}", file=sys.stderr)
+            print(f"[experiment {name}] failed: {grid.one_line(exc)}", file=sys.stderr)
+    for plan, outcome in run_plans(plans, ex):
+        if isinstance(outcome, Exception):
+            ok = False
+            print(f"[experiment {plan.name}] failed: {grid.one_line(outcome)}", file=sys.stderr)
+            continue
+        failed = len(plan.failed)
+        ok = ok and not failed
+        print(f"[experiment {plan.name}] written to {outcome} in {plan.seconds:.0f} s"
+              + (f"; {failed} arm run(s) failed (--resume reruns only those)" if failed else ""))
     return ok
 
 
@@ -217,7 +189,7 @@ def write_report(results_dir: Path) -> bool:
         print(f"report written to {build_report(results_dir)}")
         return True
     except Exception as exc:
-        print(f"[report] failed: {one_line(exc)}", file=sys.stderr)
+        print(f"[report] failed: {grid.one_line(exc)}", file=sys.stderr)
         return False
 
 
@@ -251,10 +223,16 @@ def run(args: argparse.Namespace) -> int:
               f"seeds {' '.join(map(str, args.seeds))}")
         ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=args.results_dir,
                          resume=args.resume, time_budget=args.time_budget, compile=args.compile, dataset=data.name)
-        if args.all or args.only:
-            ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx, args.seeds)
-        if args.experiment:
-            ok = run_experiments(args.experiment, data, ctx, args.experiment_seeds) and ok
+        ex = grid.executor(args.jobs, args.scheduler)
+        if ex.concurrent:  # workers elsewhere: paths they can resolve
+            ctx = dataclasses.replace(ctx, results_dir=ctx.results_dir.resolve())
+        try:
+            if args.all or args.only:
+                ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx, args.seeds, ex)
+            if args.experiment:
+                ok = run_experiments(args.experiment, data, ctx, args.experiment_seeds, ex) and ok
+        finally:
+            ex.close()
     if (args.report or args.all or args.experiment) and distributed.is_main():
         ok = write_report(args.results_dir) and ok
     distributed.shutdown()
@@ -268,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             print_list()
             return 0
         return run(args)
-    except (UsageError, DeviceError, DataError, ResultsError) as exc:
+    except (UsageError, DeviceError, DataError, ResultsError, grid.GridError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.base import DeviceError, RunContext, cpu_name, select_device  # noqa: E402
 from pipelines.data import DataError, load  # noqa: E402
+from pipelines.grid import run_pipeline  # noqa: E402
 from pipelines.report.inputs import load_inputs  # noqa: E402
 from pipelines.report.sections import pairings, reach_rows, time_to_accuracy_figures  # noqa: E402
 from pipelines.results import atomic_write_text, provenance  # noqa: E402
@@ -39,7 +40,6 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", help="Fashion-MNIST folder (default: the system copy or the cache)")
     parser.add_argument("--results-dir", type=Path, default=Path("results/bench/time_to_accuracy"))
     args = parser.parse_args(argv)
-    import runner
     from pipelines import REGISTRY
     presets = [p for p in REGISTRY[LEARNED].load().presets if p in REGISTRY[HANDCRAFTED].load().presets]
     if args.preset not in presets:
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for name in (HANDCRAFTED, LEARNED):
             ctx = dataclasses.replace(base, seed=seed, device=select_device(False) if name == HANDCRAFTED else device)
-            runner.run_one(name, data, ctx, provenance())
+            run_pipeline(name, data, ctx, provenance())
     inp = load_inputs(args.results_dir, data.name)
     pairs = pairings(inp)
     rows = [r for r in reach_rows(inp, pairs)

@@ -61,6 +61,9 @@ class ResultRow:
     classifier: str = ""
     feature_cache: str = ""
     notes: str = ""
+    # Where it ran and beside what (pipelines/grid.py): times taken under concurrency are not ranked with serial ones.
+    host: str = ""
+    concurrency: int | None = None      # the most of this suite's tasks running on the host at once (1: alone)
     # Provenance.
     started_at: str = ""
     git_commit: str = ""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -343,7 +344,8 @@ class Trainer:
         cfg, dev = self.cfg, self.device
         total = cfg.epochs * len(x)
         with tqdm(total=total, initial=state.epoch * len(x), desc=f"{cfg.model} train", unit="img",
-                  disable=not dist.is_main() or self.quiet, mininterval=1.0) as bar:
+                  disable=not dist.is_main() or self.quiet or os.environ.get("TQDM_DISABLE") == "1",  # tqdm's switch
+                  mininterval=1.0) as bar:
             while state.epoch < cfg.epochs:
                 sync(dev)
                 t0 = time.perf_counter()

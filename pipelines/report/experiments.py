@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,8 @@ import pandas as pd
 from .. import REGISTRY
 from ..base import RunContext
 from ..data import Dataset, validation_split
-from ..results import atomic_write_text, dataset_dir, provenance
+from ..grid import Serial, Task, host_slot
+from ..results import atomic_write_text, dataset_dir, locked, provenance
 from ..tuning import STALE, TUNING_DIR, Tuning, chosen, divergence_errors, drift, presets_of
 from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
                      TWO_ARM_RULE, Verdict, all_of, decide, family)
@@ -112,6 +115,33 @@ def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int
             "images_seen": out.extra.get("images_seen"), "truncated": bool(out.extra.get("truncated", False))}
 
 
+@dataclass
+class Arm:
+    """One arm run still to make: a registered pipeline on a seeded subset of ``n_train`` images with
+    ``overrides`` of its recipe; ``meta`` labels its row (arm, model, ...). A task of the run grid."""
+    meta: dict
+    pipeline: str
+    seed: int
+    n_train: int
+    overrides: dict
+
+    def key(self, size: str) -> str:
+        """What identifies the run within an experiment at one size (``--resume`` reuses a stored row by it)."""
+        return json.dumps([size, self.pipeline, self.seed, self.n_train, self.overrides, self.meta], sort_keys=True,
+                          default=str)
+
+
+def arm(meta: dict, pipeline: str, seed: int, n_train: int, **overrides) -> Arm:
+    return Arm(meta, pipeline, seed, n_train, overrides)
+
+
+def run_arm_task(data: Dataset, n_val: int, ctx: RunContext, task: Arm, key: str) -> dict:
+    """An arm as a grid task: ``run_arm`` on ``(data, n_val)`` inside a host slot; the row, labelled."""
+    with host_slot() as slot:
+        row = run_arm((data, n_val), ctx, task.pipeline, task.seed, task.n_train, **task.overrides)
+    return {**task.meta, **row, "host": slot.host, "concurrency": slot.concurrency, "task": key}
+
+
 class Experiment:
     """Subclasses set the class attributes and implement ``run``, ``judge`` and ``body``."""
     name: str
@@ -125,10 +155,11 @@ class Experiment:
     def tunings(self) -> list[Tuning]:
         return []
 
-    def run(self, view: tuple[Dataset, int], ctx: RunContext, size: ExpSize,
-            seeds: tuple[int, ...] | None) -> list[dict]:
-        """The rows of every arm and seed (``seeds``: given on the command line, else None for the size's own);
-        ``view`` is ``evaluation_view(data)``."""
+    def plan(self, view: tuple[Dataset, int], ctx: RunContext, size: ExpSize,
+             seeds: tuple[int, ...] | None) -> list[dict | Arm]:
+        """Every arm and seed, in the order of the stored rows: an ``Arm`` to run as a task of the grid, or a
+        row measured here, while planning (exact counts, memory, peaks: measured alone, before any task runs).
+        ``seeds``: given on the command line, else None for the size's own; ``view``: ``evaluation_view(data)``."""
         raise NotImplementedError
 
     def judge(self, rows: pd.DataFrame, exp: dict) -> tuple[str, str, str]:
@@ -177,8 +208,8 @@ class Features(Experiment):
         return [n for n in arms_of("handcrafted")
                 if type(REGISTRY[n].load()).classifier is HandcraftedPipeline.classifier]
 
-    def run(self, view, ctx, size, seeds):
-        return [{"arm": n, **run_arm(view, ctx, n, s, size.n_train)} for s in seeds or size.seeds
+    def plan(self, view, ctx, size, seeds):
+        return [arm({"arm": n}, n, s, size.n_train) for s in seeds or size.seeds
                 for n in self.arms()]
 
     def judge(self, rows, exp):
@@ -217,14 +248,14 @@ class DataCurve(Experiment):
             return seeds
         return FAST if n <= size.fast_up_to else size.seeds
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         rows = []
         for n in size.sizes:
             for s in self.seeds_at(n, size, seeds):
-                rows += [{"arm": a, **run_arm(view, ctx, a, s, n)} for a in arms_of("handcrafted")]
+                rows += [arm({"arm": a}, a, s, n) for a in arms_of("handcrafted")]
                 for a in arms_of("learned"):
                     batch = REGISTRY[a].load().config("cpu").batch_size
-                    rows.append({"arm": a, **run_arm(view, ctx, a, s, n, epochs=self.epochs_for(n, size, batch))})
+                    rows.append(arm({"arm": a}, a, s, n, epochs=self.epochs_for(n, size, batch)))
         return rows
 
     @staticmethod
@@ -304,15 +335,15 @@ class Activation(Experiment):
                        {"n_train": size.n_train, "epochs": size.epochs, "model_kwargs": (("activation", a),)})
                 for m in arms_of("learned") for a in self.activations]
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         rows = []
         for s in seeds or size.seeds:
             for t in self.tunings():
                 model, act = t.pipeline, dict(t.fixed["model_kwargs"])["activation"]
                 lr = chosen(t.name)["lr"]
-                rows.append({"arm": f"{model} {act}", "model": model, "activation": act, "lr": lr,
-                             **run_arm(view, ctx, model, s, size.n_train, epochs=size.epochs, lr=lr,
-                                       model_kwargs=t.fixed["model_kwargs"])})
+                rows.append(arm({"arm": f"{model} {act}", "model": model, "activation": act, "lr": lr},
+                                model, s, size.n_train, epochs=size.epochs, lr=lr,
+                                model_kwargs=t.fixed["model_kwargs"]))
         return rows
 
     def judge(self, rows, exp):
@@ -367,14 +398,13 @@ class LeNetLadder(Experiment):
                        {"n_train": size.n_train, "epochs": size.epochs, **self.overrides(taken)})
                 for taken in self.arms().values()]
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         rows = []
         for s in seeds or size.seeds:
             for (label, taken), t in zip(self.arms().items(), self.tunings()):
                 lr = chosen(t.name)["lr"]
-                rows.append({"arm": label, "steps": len(taken), "lr": lr,
-                             **run_arm(view, ctx, "lenet", s, size.n_train, epochs=size.epochs, lr=lr,
-                                       **self.overrides(taken))})
+                rows.append(arm({"arm": label, "steps": len(taken), "lr": lr}, "lenet", s, size.n_train,
+                                epochs=size.epochs, lr=lr, **self.overrides(taken)))
         return rows
 
     def judge(self, rows, exp):
@@ -406,8 +436,8 @@ class Ablation(Experiment):
     sizes = {"smoke": ExpSize(600, (0, 1), epochs=2), "cpu": ExpSize(10_000, FAST, epochs=16)}
     plot_title: str
 
-    def run(self, view, ctx, size, seeds):
-        return [{"arm": label, **run_arm(view, ctx, self.model, s, size.n_train, epochs=size.epochs, **overrides)}
+    def plan(self, view, ctx, size, seeds):
+        return [arm({"arm": label}, self.model, s, size.n_train, epochs=size.epochs, **overrides)
                 for s in seeds or size.seeds for label, overrides in self.arms.items()]
 
     def per_arm(self, rows: pd.DataFrame, value: str = "test_accuracy") -> tuple[dict, dict]:
@@ -472,7 +502,7 @@ class Anatomy(Experiment):
             "convolutions > 50% of the forward FLOPs; else not supported")
     sizes = {"smoke": ExpSize(0, (0,)), "cpu": ExpSize(0, (0,))}
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         from ..learned.anatomy import layer_table
         from ..distributed import torch_device
         return layer_table(batch=2 if ctx.preset == "smoke" else 16, repeats=1 if ctx.preset == "smoke" else 3,
@@ -538,7 +568,7 @@ class Roofline(Experiment):
     peaks = {"smoke": {"matmul_n": 256, "copy_mib": 8, "repeats": 2},
              "cpu": {"matmul_n": 2048, "copy_mib": 256, "repeats": 5}}
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         from ..distributed import torch_device
         from ..learned.anatomy import achieved_flops, device_peaks, layer_traffic
         device, which = torch_device(ctx.device.kind), size_name(ctx.preset)
@@ -606,13 +636,13 @@ class Epochs(Experiment):
     sizes = {"smoke": ExpSize(600, (0, 1), n_eval=100),
              "cpu": ExpSize(20_000, CPU_SEEDS, n_train_of=(("cnn28", 3_000),), n_eval=2_000)}
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         rows = []
         for s in seeds or size.seeds:
             for net in self.networks:
                 recipe = recipe_of(net, ctx.preset).epochs
-                rows += [{"arm": f"{net} {m}×", "model": net, "multiple": m,
-                          **run_arm(view, ctx, net, s, size.n_for(net), epochs=m * recipe)} for m in self.multiples]
+                rows += [arm({"arm": f"{net} {m}×", "model": net, "multiple": m}, net, s, size.n_for(net),
+                             epochs=m * recipe) for m in self.multiples]
         return rows
 
     def gains(self, rows: pd.DataFrame) -> dict[str, dict]:
@@ -686,7 +716,7 @@ class BatchSize(Experiment):
                 out.append((b, self.rules[1], recipe.lr * b / recipe.batch_size))
         return out
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         from ..distributed import torch_device
         from ..learned.anatomy import memory_by_batch
         rows = []
@@ -696,8 +726,8 @@ class BatchSize(Experiment):
             rows += [{"kind": "memory", "model": net, "batch": b, **m} for b, m in memory.items()]
         for s in seeds or size.seeds:
             for net in self.networks:
-                rows += [{"kind": "accuracy", "model": net, "batch": b, "rule": rule, "lr": lr,
-                          **run_arm(view, ctx, net, s, size.n_for(net), batch_size=b, lr=lr)}
+                rows += [arm({"kind": "accuracy", "model": net, "batch": b, "rule": rule, "lr": lr}, net, s,
+                             size.n_for(net), batch_size=b, lr=lr)
                          for b, rule, lr in self.grid(net, ctx.preset)]
         return rows
 
@@ -775,7 +805,7 @@ class SimplerAlexNet(Experiment):
         side, kwargs = self.points[label]
         return {"image_size": side, "model_kwargs": tuple(sorted(kwargs.items()))}
 
-    def run(self, view, ctx, size, seeds):
+    def plan(self, view, ctx, size, seeds):
         from ..distributed import torch_device
         from ..learned.anatomy import forward_flops
         from ..learned.trainer import build_model
@@ -787,12 +817,12 @@ class SimplerAlexNet(Experiment):
                          "params": sum(p.numel() for p in model.parameters())})
         n = size.n_train or len(view[0].x_train)
         # train accuracy is not asked here: score few training images (at 224 they cost seconds each hundred)
-        arms = [("budget", {"time_budget": size.budget, "epochs": 1000, "train_score_max": 100})] + (
+        kinds = [("budget", {"time_budget": size.budget, "epochs": 1000, "train_score_max": 100})] + (
             [("epochs", {"time_budget": None, "epochs": size.epochs, "train_score_max": 100})] if size.epochs else [])
         for s in seeds or size.seeds:
-            for arm, settings in arms:
-                rows += [{"kind": arm, "point": label, **run_arm(view, ctx, "alexnet", s, n, **settings,
-                                                                  **self.overrides(label))} for label in self.points]
+            for kind, settings in kinds:
+                rows += [arm({"kind": kind, "point": label}, "alexnet", s, n, **settings, **self.overrides(label))
+                         for label in self.points]
         return rows
 
     def table(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -900,24 +930,144 @@ def size_key(exp: Experiment, preset: str) -> str:
     return preset if preset == "paper" and preset in exp.sizes else size_name(preset)
 
 
+@dataclass
+class ExperimentPlan:
+    """One experiment at one size: its rows in order (measured while planning, reused by ``--resume``, or arms
+    still to run), filled in as the grid's tasks finish, then written (``finish``)."""
+    name: str
+    size: str
+    ctx: RunContext
+    dataset: str
+    view: tuple[Dataset, int]
+    items: list
+    started_at: str
+    start: float
+    failed: list[dict] = dataclasses.field(default_factory=list)
+    resumed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def folder(self) -> Path:
+        return dataset_dir(self.ctx.results_dir, self.dataset) / "experiments"
+
+    @property
+    def partial(self) -> Path:
+        """Arm rows as they finish, so a crash loses none (``--resume`` reads them); removed by ``finish``."""
+        return self.folder / f"{self.name}.partial.jsonl"
+
+    def pending(self) -> list[tuple[int, Arm]]:
+        return [(i, item) for i, item in enumerate(self.items) if isinstance(item, Arm)]
+
+    def fill(self, i: int, row: dict) -> None:
+        self.items[i] = row
+        with locked(self.partial), open(self.partial, "a") as fh:
+            fh.write(json.dumps(row, default=_json_default) + "\n")
+
+    def fail(self, i: int, error: str) -> None:
+        task = self.items[i]
+        self.failed.append({**task.meta, "pipeline": task.pipeline, "seed": task.seed, "error": error})
+        self.items[i] = None
+        print(f"[experiment {self.name}] {task.pipeline} seed {task.seed} {task.meta} failed: {error}",
+              file=sys.stderr)
+
+    def finish(self) -> Path:
+        """Write ``experiments/<name>.json`` (atomic) from the finished rows; failed arms are listed apart."""
+        exp, rows = EXPERIMENTS[self.name], [r for r in self.items if r is not None]
+        self.seconds = time.perf_counter() - self.start
+        payload = {"experiment": self.name, "description": exp.description, "size": self.size,
+                   "config": dataclasses.asdict(exp.sizes[self.size]), "seeds": sorted({r.get("seed", 0) for r in rows}),
+                   "device": self.ctx.device.kind, "device_name": self.ctx.device.name, "dataset": self.dataset,
+                   "time_budget": self.ctx.time_budget, "compile": self.ctx.compile,
+                   "tunings": {t.name: chosen(t.name) for t in exp.tunings()},
+                   "presets": presets_of({r["pipeline"] for r in rows if r.get("pipeline")}),
+                   "started_at": self.started_at, "seconds": round(self.seconds, 1), "resumed": self.resumed,
+                   "failed": self.failed, **provenance(), "rows": rows}
+        path = self.folder / f"{self.name}.json"
+        atomic_write_text(path, json.dumps(payload, indent=1, default=_json_default))
+        self.partial.unlink(missing_ok=True)
+        return path
+
+
+def stored_rows(plan: ExperimentPlan) -> dict[str, dict]:
+    """Finished arm rows by task key: from the experiment's file and from an interrupted run's partial file."""
+    found = {}
+    try:
+        found.update({r["task"]: r for r in json.loads((plan.folder / f"{plan.name}.json").read_text())["rows"]
+                      if r.get("task")})
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        for line in plan.partial.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                found[row["task"]] = row
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+    except OSError:
+        pass
+    return found
+
+
+def plan_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None = None,
+                    views: dict | None = None) -> ExperimentPlan:
+    """Plan one experiment at the context's size (``seeds`` replace the size's own): rows measured now, and the
+    arms to run; with ``--resume``, arms with a stored row are not run again. ``views`` caches evaluation views."""
+    exp, key = EXPERIMENTS[name], size_key(EXPERIMENTS[name], ctx.preset)
+    size, views = exp.sizes[key], {} if views is None else views
+    if size.n_eval not in views:
+        views[size.n_eval] = evaluation_view(data, size.n_eval)
+    view = views[size.n_eval]
+    started_at, start = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    with host_slot() as slot:
+        items = exp.plan(view, ctx, size, tuple(dict.fromkeys(seeds)) if seeds else None)
+    items = [i if isinstance(i, Arm) else {**i, "host": slot.host, "concurrency": slot.concurrency} for i in items]
+    plan = ExperimentPlan(name, key, ctx, data.name, view, items, started_at, start)
+    stored = stored_rows(plan) if ctx.resume else {}
+    for i, task in plan.pending():
+        if task.key(key) in stored:
+            plan.items[i], plan.resumed = stored[task.key(key)], plan.resumed + 1
+    return plan
+
+
+def run_plans(plans: list[ExperimentPlan], ex) -> Iterator[tuple[ExperimentPlan, Path | Exception]]:
+    """Run every plan's arms as one grid on the executor ``ex``; yield each plan with its written file (or the
+    exception that stopped writing it) as soon as its last arm is done."""
+    tasks, owners, refs = [], [], {}
+    for plan in plans:
+        data, n_val = plan.view
+        if plan.pending() and id(data) not in refs:
+            refs[id(data)] = ex.scatter(data)  # once per view: every arm of every plan reads it
+        ref = refs.get(id(data))
+        for i, task in plan.pending():
+            tasks.append(Task(f"{plan.name} {task.pipeline} seed {task.seed}", run_arm_task,
+                              (ref, n_val, plan.ctx, task, task.key(plan.size)),
+                              gpu=plan.ctx.device.kind == "cuda" and family(task.pipeline) == "learned"))
+            owners.append((plan, i))
+    left = {id(p): len(p.pending()) for p in plans}
+    for plan in plans:
+        if not left[id(plan)]:
+            yield plan, _finish(plan)
+    for done in ex.run(tasks):
+        plan, i = owners[done.index]
+        plan.fill(i, done.value) if done.error is None else plan.fail(i, done.error)
+        left[id(plan)] -= 1
+        if not left[id(plan)]:
+            yield plan, _finish(plan)
+
+
+def _finish(plan: ExperimentPlan) -> Path | Exception:
+    try:
+        return plan.finish()
+    except Exception as exc:  # one experiment's file, not the grid
+        return exc
+
+
 def run_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None = None) -> Path:
-    """Run one experiment at the context's size (``seeds`` replace the size's own) and write its JSON."""
-    exp = EXPERIMENTS[name]
-    size = exp.sizes[size_key(exp, ctx.preset)]
-    seeds = tuple(dict.fromkeys(seeds)) if seeds else None
-    prov, started_at = provenance(), datetime.now(timezone.utc).isoformat(timespec="seconds")
-    start = time.perf_counter()
-    rows = exp.run(evaluation_view(data, size.n_eval), ctx, size, seeds)
-    payload = {"experiment": name, "description": exp.description, "size": size_key(exp, ctx.preset),
-               "config": dataclasses.asdict(size), "seeds": sorted({r.get("seed", 0) for r in rows}),
-               "device": ctx.device.kind, "device_name": ctx.device.name, "dataset": data.name,
-               "time_budget": ctx.time_budget, "compile": ctx.compile,
-               "tunings": {t.name: chosen(t.name) for t in exp.tunings()},
-               "presets": presets_of({r["pipeline"] for r in rows if r.get("pipeline")}),
-               "started_at": started_at, "seconds": round(time.perf_counter() - start, 1), **prov, "rows": rows}
-    path = dataset_dir(ctx.results_dir, data.name) / "experiments" / f"{name}.json"
-    atomic_write_text(path, json.dumps(payload, indent=1, default=_json_default))
-    return path
+    """Run one experiment serially, in this process, and write its JSON."""
+    [(_, out)] = run_plans([plan_experiment(name, data, ctx, seeds)], Serial())
+    if isinstance(out, Exception):
+        raise out
+    return out
 
 
 def stale(exp: dict) -> list[tuple[str, str]]:

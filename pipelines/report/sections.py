@@ -22,7 +22,7 @@ from .experiments import EXERCISES, EXPERIMENTS, stale
 from .inputs import Inputs
 from .plots import scatter, time_to_accuracy
 from .stats import mean_ci
-from .tables import flag, fmt, md_table, pm
+from .tables import SHARED, SHARED_NOTE, alone, flag, fmt, md_table, pm, shared, timed
 
 ANCHORS = [  # published figures, never measured here: (dataset they belong to, or None for every report), ...
     (DEFAULT_DATASET, "AlexNet on Fashion-MNIST, V100 (d2l 8.1)", "0.882 test accuracy at 4.2k img/s", "d2l.ai, ch. 8.1"),
@@ -46,8 +46,9 @@ def results_section(inp: Inputs) -> str:
         first = g.iloc[0]
         rows.append([acc.mean, f"`{pipeline}`", first.family, preset, f"{device} ({first.device_name})",
                      f"{fmt(first.n_train)} / {fmt(first.n_test)}", fmt(g.epochs.mean(), 2),
-                     pm(acc.mean, acc.hi - acc.mean), len(g), fmt(g.fit_seconds.mean(), 1),
-                     fmt(g.total_seconds.mean(), 1), fmt(g.train_images_per_second.mean(), 1),
+                     pm(acc.mean, acc.hi - acc.mean), len(g), timed(g.fit_seconds.mean(), 1, shared(g).any()),
+                     timed(g.total_seconds.mean(), 1, shared(g).any()),
+                     timed(g.train_images_per_second.mean(), 1, shared(g).any()),
                      "yes" if set(g.index) <= usable else "no (subset or truncated)"])
     rows.sort(key=lambda r: (r[2], -r[0]))
     header = ["pipeline", "family", "preset", "device", "train / test", "epochs", "test acc (mean ± 95% CI)",
@@ -61,14 +62,20 @@ def results_section(inp: Inputs) -> str:
         note += f"\n\n{len(dirty)} row(s) ran on code that differed from their recorded commit (`git_dirty`)."
     anchors = md_table(["published anchor (not measured here)", "figure", "source"],
                        [list(a[1:]) for a in ANCHORS if a[0] in (inp.dataset, None)])
+    if shared(ok).any():
+        note += f"\n\n{SHARED_NOTE}"
     return (f"{table}{note}\n\nTimes are means over seeds; `seeds` counts rows. A row *enters verdicts* only when it "
             f"trained on the full training set, scored the full test set and was not cut short by a time budget."
             f"\n\n{anchors}")
 
 
 def time_section(inp: Inputs) -> str:
-    path = scatter(inp.ok, inp.figures / "accuracy_vs_time.png")
-    text = f"![accuracy vs time](figures/{path.name})" if path else "_No rows yet._"
+    path = scatter(alone(inp.ok), inp.figures / "accuracy_vs_time.png")
+    text = f"![accuracy vs time](figures/{path.name})" if path else "_No rows timed alone yet._"
+    left = int(shared(inp.ok).sum())
+    if left:
+        text += (f"\n\n{left} row(s) timed under concurrency are left out of this figure and of the time-to-accuracy "
+                 f"comparison ({SHARED_NOTE.split(': ', 1)[1]})")
     return f"{text}\n\n### Time to accuracy\n\n{time_to_accuracy_section(inp)}"
 
 
@@ -77,7 +84,7 @@ def pairings(inp: Inputs) -> list[dict]:
     rows that may enter a verdict (full data, not truncated) and the hand-crafted rows of the same preset that
     may (for a CPU run, of the same CPU only, so that the times compare). ``cached`` marks hand-crafted rows that
     read their features from the cache: their time leaves out extraction, so it can only favour that side."""
-    curves, ok = inp.curves(), inp.ok
+    curves, ok = inp.curves(), alone(inp.ok)  # times taken under concurrency are never ranked
     learned = comparable(ok[ok.family == "learned"])
     hand = comparable(ok[ok.family == "handcrafted"])
     hand = hand.assign(cached=hand.feature_cache.astype(object).where(hand.feature_cache.notna(), "").astype(str)
@@ -166,7 +173,30 @@ def experiment_header(exp: dict) -> str:
             f"({exp['device_name']}), seeds {seeds}{budget}{', torch.compile' if exp.get('compile') else ''}, "
             f"{exp['seconds']:.0f} s, started {exp['started_at']}"
             + (f", commit `{exp['git_commit']}`{dirty}" if exp.get("git_commit") else "") + "._"
-            + "".join(f"\n\n**{kind.capitalize()}:** {why}; rerun it." for kind, why in drifts))
+            + "".join(f"\n\n**{kind.capitalize()}:** {why}; rerun it." for kind, why in drifts)
+            + concurrency_note(exp) + failed_note(exp))
+
+
+def failed_note(exp: dict) -> str:
+    """The arm runs that failed (they are missing from the rows the verdict reads)."""
+    failed = exp.get("failed") or []
+    if not failed:
+        return ""
+    listed = "; ".join(f"{f.get('pipeline')} seed {f.get('seed')}: {f.get('error')}" for f in failed[:5])
+    return (f"\n\n**{len(failed)} run(s) failed** and are missing from what follows (`--resume` reruns only "
+            f"them): {listed}{' …' if len(failed) > 5 else ''}")
+
+
+def concurrency_note(exp: dict) -> str:
+    """A warning where some of an experiment's runs shared their host with other tasks of the grid."""
+    rows = pd.DataFrame(exp.get("rows") or [])
+    marks = shared(rows)
+    if not marks.any():
+        return ""
+    return (f"\n\n{SHARED} {int(marks.sum())} of its {len(rows)} runs shared their host with other tasks of the grid "
+            f"(up to {int(pd.to_numeric(rows.concurrency, errors='coerce').max())} at once): their times, throughput "
+            "and anything measured within a time budget are not comparable with serial runs; accuracies after a "
+            "fixed number of epochs are.")
 
 
 def experiments_section(inp: Inputs) -> str:
@@ -182,19 +212,21 @@ def experiments_section(inp: Inputs) -> str:
 
 def hardware_section(inp: Inputs) -> str:
     alex = inp.ok[(inp.ok.pipeline == "alexnet") & inp.ok.train_images_per_second.notna()]
-    rows = [[r.device, r.device_name, r.preset, fmt(r.train_images_per_second, 1), r.notes] for r in alex.itertuples()]
+    marks = shared(alex)
+    rows = [[r.device, r.device_name, r.preset, timed(r.train_images_per_second, 1, marks[r.Index]), r.notes]
+            for r in alex.itertuples()]
     missing = [d for d in ("cpu", "cuda") if d not in set(alex.device)]
     note = ("" if not missing else f"\n\nMissing: no AlexNet row on {' or '.join(missing)} yet"
             + (" (run `python runner.py --only alexnet --gpu` on a CUDA machine, then `--report`)."
                if "cuda" in missing else "."))
     table = md_table(["device", "name", "preset", "train img/s", "notes"], rows) if rows else "_No AlexNet rows._"
-    return table + note
+    return table + note + (f"\n\n{SHARED_NOTE}" if marks.any() else "")
 
 
 def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
     out = claim_learned_wins(inp.ok)
     out += [v for v in (experiment_verdict(e, inp.experiments.get(n)) for n, e in EXPERIMENTS.items()) if v]
-    return out + [claim_gpu(inp.ok), claim_filters(inp.ok, filter_stats)]
+    return out + [claim_gpu(alone(inp.ok)), claim_filters(inp.ok, filter_stats)]
 
 
 def experiment_verdict(experiment, exp: dict | None) -> Verdict | None:

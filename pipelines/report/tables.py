@@ -46,6 +46,29 @@ def flag(frame: pd.DataFrame, column: str, default=None) -> pd.Series:
     return mapped.astype(object)
 
 
+SHARED = "‡"  # marks a time taken while other tasks of the grid ran on the same host (``concurrency`` > 1)
+SHARED_NOTE = (f"{SHARED}: timed while other tasks of the grid shared its host (`--jobs` above 1 or `--scheduler`; "
+               "the rows' `concurrency` column): not comparable with serial times, and never ranked against them.")
+
+
+def shared(frame: pd.DataFrame) -> pd.Series:
+    """Rows timed beside other tasks on their host (``concurrency`` > 1); rows from before the column: not."""
+    if "concurrency" not in frame:
+        return pd.Series(False, index=frame.index)
+    return pd.to_numeric(frame.concurrency, errors="coerce").fillna(1) > 1
+
+
+def alone(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose times may be ranked: those not ``shared``."""
+    return frame[~shared(frame)]
+
+
+def timed(value, digits: int, was_shared: bool) -> str:
+    """``fmt`` of a time, marked ``SHARED`` when it was taken under concurrency."""
+    text = fmt(value, digits)
+    return f"{text} {SHARED}" if was_shared and text != "–" else text
+
+
 def pm(mean, half, digits: int = 4) -> str:
     """``mean ± half`` (the 95% CI), or the mean alone where there is no interval."""
     if half is None or (isinstance(half, float) and np.isnan(half)):

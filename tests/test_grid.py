@@ -1,0 +1,225 @@
+"""The run grid (pipelines/grid.py): serial and Dask executors, failures that stay local, resume of what is
+missing, the concurrency a row records, and a shared feature cache under concurrent tasks."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import runner
+from pipelines import grid
+from pipelines.base import DeviceInfo, RunContext
+from pipelines.data import load_folder
+from pipelines.report.experiments import plan_experiment, run_plans
+
+distributed = pytest.importorskip("distributed")
+
+
+def _hold_slot(seconds: float, out) -> None:
+    with grid.host_slot() as slot:
+        time.sleep(seconds)
+    out.put(slot.concurrency)
+
+
+def test_a_task_alone_records_concurrency_1_and_two_at_once_record_2():
+    with grid.host_slot() as slot:
+        pass
+    assert slot.concurrency == 1 and slot.host
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_hold_slot, args=(3.0, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert sorted(out.get(timeout=5) for _ in procs) == [2, 2]
+
+
+def test_a_marker_left_by_a_killed_task_is_not_counted():
+    grid.SLOTS.mkdir(parents=True, exist_ok=True)
+    ctx = multiprocessing.get_context("spawn")
+    gone = ctx.Process(target=time.sleep, args=(0,))
+    gone.start()
+    gone.join()
+    stale = grid.SLOTS / f"{gone.pid}-left-by-a-kill"
+    stale.touch()
+    with grid.host_slot() as slot:
+        pass
+    assert slot.concurrency == 1 and not stale.exists()
+
+
+def _raise():
+    raise ValueError("this task\nfails on purpose")
+
+
+def _die():
+    time.sleep(1.0)
+    os._exit(3)  # the worker process dies mid-task
+
+
+def _value(x):
+    return x * 2
+
+
+@pytest.mark.slow
+def test_on_a_local_cluster_a_task_that_raises_or_kills_its_worker_costs_only_itself():
+    ex = grid.executor(jobs=2)
+    try:
+        tasks = [grid.Task("ok0", _value, (0,)), grid.Task("raises", _raise, ()),
+                 grid.Task("dies", _die, ()), grid.Task("ok3", _value, (3,))]
+        done = {d.index: d for d in ex.run(tasks)}
+    finally:
+        ex.close()
+    assert sorted(done) == [0, 1, 2, 3]
+    assert done[0].value == 0 and done[3].value == 6
+    assert done[1].error == "ValueError: this task fails on purpose"
+    assert done[2].error and "\n" not in done[2].error
+
+
+def test_serial_executor_isolates_a_failing_task():
+    done = list(grid.Serial().run([grid.Task("raises", _raise, ()), grid.Task("ok", _value, (2,))]))
+    assert done[0].error.startswith("ValueError") and done[1].value == 4
+
+
+@pytest.mark.slow
+def test_a_local_cluster_grid_gives_the_serial_accuracies(tiny_dir, tmp_path):
+    args = ["--only", "pixels_svm", "hog_svm", "--preset", "smoke", "--seeds", "0", "1", "--data-dir", str(tiny_dir)]
+    assert runner.main([*args, "--results-dir", str(tmp_path / "serial")]) == 0
+    assert runner.main([*args, "--results-dir", str(tmp_path / "dask"), "--jobs", "2"]) == 0
+    serial, dask = (pd.read_csv(tmp_path / d / "summary.csv").set_index(["pipeline", "seed"]).sort_index()
+                    for d in ("serial", "dask"))
+    assert len(serial) == len(dask) == 4
+    assert (serial.test_accuracy == dask.test_accuracy).all()
+    assert (serial.concurrency == 1).all() and dask.host.notna().all()
+
+
+@pytest.mark.slow
+def test_a_running_cluster_takes_the_grid_by_its_address(tiny_dir, tmp_path):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        code = runner.main(["--only", "pixels_svm", "--preset", "smoke", "--seeds", "0", "1", "--data-dir",
+                            str(tiny_dir), "--results-dir", str(tmp_path), "--scheduler", cluster.scheduler_address])
+    frame = pd.read_csv(tmp_path / "summary.csv")
+    assert code == 0 and len(frame) == 2 and (frame.status == "ok").all()
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(monkeypatch, tiny_dir, tmp_path, capsys):
+    monkeypatch.setattr(grid, "CONNECT_TIMEOUT", "1s")
+    code = runner.main(["--only", "pixels_svm", "--preset", "smoke", "--data-dir", str(tiny_dir),
+                        "--results-dir", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "tcp://127.0.0.1:9" in err
+
+
+class _LosesOne:
+    """An executor whose first task's worker 'dies': what the runner must turn into a failed row."""
+    concurrent = True
+
+    def scatter(self, value):
+        return value
+
+    def run(self, tasks):
+        for i, task in enumerate(tasks):
+            yield grid.Done(i, error="KilledWorker: worker died") if i == 0 else grid.Done(i, task.fn(*task.args))
+
+
+def test_a_pipeline_task_whose_worker_died_gets_a_failed_row_and_the_rest_finish(tiny_dir, tmp_path):
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset="bars")
+    ok = runner.run_pipelines(["pixels_svm", "hog_svm"], load_folder(tiny_dir), ctx, [0], _LosesOne())
+    frame = pd.read_csv(tmp_path / "summary.csv").set_index("pipeline")
+    assert not ok
+    assert frame.loc["pixels_svm", "status"] == "failed" and "KilledWorker" in frame.loc["pixels_svm", "error"]
+    assert frame.loc["hog_svm", "status"] == "ok"
+    resumed = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, resume=True, dataset="bars")
+    assert [name for name, _ in runner.planned_runs(["pixels_svm", "hog_svm"], resumed, [0])] == ["pixels_svm"]
+
+
+def test_a_failed_experiment_arm_is_listed_apart_and_resume_reruns_only_it(tiny_dir, tmp_path):
+    data = load_folder(tiny_dir)
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset=data.name)
+    plan = plan_experiment("features", data, ctx)
+    arms = len(plan.pending())
+    [(_, path)] = list(run_plans([plan], _LosesOne()))
+    first = json.loads(path.read_text())
+    assert len(first["failed"]) == 1 and len(first["rows"]) == arms - 1
+    assert all(r["concurrency"] >= 1 and r["host"] for r in first["rows"])
+    again = plan_experiment("features", data, RunContext("smoke", 0, ctx.device, tmp_path, resume=True,
+                                                         dataset=data.name))
+    assert len(again.pending()) == 1 and again.resumed == arms - 1
+    [(_, path)] = list(run_plans([again], grid.Serial()))
+    second = json.loads(path.read_text())
+    assert not second["failed"] and len(second["rows"]) == arms and second["resumed"] == arms - 1
+    assert not again.partial.exists()
+
+
+class _KilledAfterTwo(grid.Serial):
+    """A grid 'killed' after its first two tasks finish (before the experiment's file is written)."""
+
+    def run(self, tasks):
+        yield from list(super().run(tasks[:2]))
+        raise KeyboardInterrupt
+
+
+def test_arm_rows_are_kept_as_they_finish_so_a_crash_loses_none(tiny_dir, tmp_path):
+    data = load_folder(tiny_dir)
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset=data.name)
+    plan = plan_experiment("features", data, ctx)
+    with pytest.raises(KeyboardInterrupt):
+        list(run_plans([plan], _KilledAfterTwo()))
+    assert not (plan.folder / "features.json").exists()
+    kept = [json.loads(line) for line in plan.partial.read_text().splitlines()]
+    assert len(kept) == 2 and all(r["task"] for r in kept)
+    again = plan_experiment("features", data, RunContext("smoke", 0, ctx.device, tmp_path, resume=True,
+                                                         dataset=data.name))
+    assert again.resumed == 2 and len(again.pending()) == len(plan.items) - 2
+
+
+def test_without_dask_jobs_fail_with_one_line_naming_the_extra(monkeypatch, tiny_dir, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    code = runner.main(["--only", "pixels_svm", "--preset", "smoke", "--jobs", "2", "--data-dir", str(tiny_dir),
+                        "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and grid.CLUSTER_EXTRA in err
+    assert not (tmp_path / "summary.csv").exists()
+
+
+@pytest.mark.parametrize("flags, needle", [(["--jobs", "0"], "--jobs"),
+                                           (["--jobs", "2", "--scheduler", "tcp://x:1"], "do not combine")])
+def test_bad_grid_flags_are_one_line_errors(flags, needle, capsys):
+    assert runner.main(["--only", "pixels_svm", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err
+
+
+def _extract_in(cache: str, out) -> None:
+    from pipelines.handcrafted.common import CachedExtractor
+    from pipelines.handcrafted.features import HOGFeatures
+    from conftest import bars
+    x, _ = bars(400, seed=5)
+    features, _ = CachedExtractor(HOGFeatures(n_jobs=1), Path(cache))(x)
+    out.put(features.sum(dtype=np.float64))
+
+
+def test_tasks_sharing_the_feature_cache_at_once_never_corrupt_it(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_extract_in, args=(str(tmp_path), out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    sums = [out.get(timeout=5) for _ in procs]
+    from pipelines.handcrafted.common import CachedExtractor
+    from pipelines.handcrafted.features import HOGFeatures
+    from conftest import bars
+    x, _ = bars(400, seed=5)
+    expected = HOGFeatures(n_jobs=1).fit(x).transform(x)
+    cached, hit = CachedExtractor(HOGFeatures(n_jobs=1), tmp_path)(x)
+    assert hit and np.array_equal(cached, expected)
+    assert all(s == expected.sum(dtype=np.float64) for s in sums)
