@@ -18,18 +18,16 @@ import dataclasses
 import math
 import sys
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines import REGISTRY, distributed, grid
-from pipelines.base import PRESETS, DeviceError, RunContext, seed_everything, select_device
+from pipelines.base import PRESETS, DeviceError, DeviceInfo, RunContext, select_device
 from pipelines.data import DEFAULT_DATASET, DataError, Dataset
 from pipelines.sources import DATASETS, open_dataset
 from pipelines.report.experiments import EXPERIMENTS
-from pipelines.results import ResultRow, ResultsError, has_ok_row, provenance, read_summary
+from pipelines.results import ResultRow, ResultsError, has_ok_row, read_summary
 
-SHOWN = ["pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
+SHOWN = ["dataset", "pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
 
 
@@ -67,9 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                       "with a fixed seed), resized to 32x32; with --dataset, where that dataset "
                                       "is (default: $CVBENCH_DATA_DIR, data/fashion-mnist/, "
                                       "/usr/share/datasets/fashion-mnist/, else download)")
-    p.add_argument("--dataset", choices=list(DATASETS), help=f"a dataset by name (default {DEFAULT_DATASET}); "
-                   "digits: scikit-learn's 1,797 8x8 digits, offline, resized to 28x28, a fixed 75/25 split; "
-                   "cifar10, cifar100: the official python batches, from --data-dir or downloaded (MD5 checked)")
+    p.add_argument("--dataset", choices=list(DATASETS), nargs="+", metavar="NAME",
+                   help=f"datasets by name, each a part of the grid ({', '.join(DATASETS)}; default "
+                        f"{DEFAULT_DATASET}); digits: scikit-learn's 1,797 8x8 digits, offline, resized to 28x28, a "
+                        "fixed 75/25 split; cifar10, cifar100: the official python batches, from --data-dir or "
+                        "downloaded (MD5 checked)")
     p.add_argument("--resume", action="store_true",
                    help="skip pipelines whose row for this preset/device/seed is ok; continue training from checkpoints")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
@@ -101,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     given = list(dict.fromkeys(args.seeds)) if args.seeds else ([args.seed] if args.seed is not None else None)
     args.experiment_seeds = tuple(given) if given else None  # None: each experiment's own seeds
     args.seeds = given or [0]
+    args.dataset = list(dict.fromkeys(args.dataset)) if args.dataset else [None]  # None: --data-dir or the default
+    if args.data_dir and len(args.dataset) > 1:
+        raise UsageError("--data-dir names where one dataset is: give it with one --dataset")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
     if args.scheduler and args.jobs > 1:
@@ -130,47 +133,56 @@ def planned_runs(names: list[str], ctx: RunContext, seeds: list[int]) -> list[tu
     """(pipeline, its context) for each seed and pipeline to run; ``--resume`` leaves out those with an ok row."""
     if distributed.world_size() > 1:
         names = [n for n in names if REGISTRY[n].family == "learned"]
-    plan = []
+    devices, plan = {n: grid.device_of(n, ctx) for n in names}, []
     for seed in seeds:
         for name in names:
             sctx = dataclasses.replace(ctx, seed=seed)
-            pipeline, _ = grid.load_pipeline(name)
-            device = pipeline.device_for(ctx.device) if pipeline else ctx.device
-            if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", sctx.key(name, device.kind)):
-                print(f"[{name}] skipped: an ok row for {ctx.dataset}, preset {ctx.preset}, {device.kind}, seed {seed} "
-                      "exists (--resume)")
+            if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", sctx.key(name, devices[name].kind)):
+                print(f"[{name}] skipped: an ok row for {ctx.dataset}, preset {ctx.preset}, {devices[name].kind}, "
+                      f"seed {seed} exists (--resume)")
                 continue
             plan.append((name, sctx))
     return plan
 
 
-def run_pipelines(names: list[str], data: Dataset, ctx: RunContext, seeds: list[int], ex) -> bool:
-    """Run the pipelines for each seed on the executor, print their rows; True if all are ok."""
-    plan, prov = planned_runs(names, ctx, seeds), provenance()
-    ref = ex.scatter(data) if plan else data
-    tasks = [grid.Task(f"{name} seed {c.seed}", grid.run_pipeline, (name, ref, c, prov),
-                       gpu=c.device.kind == "cuda" and REGISTRY[name].family == "learned") for name, c in plan]
+def run_pipelines(names: list[str], datasets: list[Dataset], ctx: RunContext, seeds: list[int], ex) -> bool:
+    """Run the pipelines for each dataset and seed on the executor, print their rows; True if all are ok."""
+    plan = [(name, c, data) for data in datasets
+            for name, c in planned_runs(names, dataclasses.replace(ctx, dataset=data.name), seeds)]
+    tasks = [grid.Task(f"{name} {data.name} seed {c.seed}", grid.run_pipeline, (name, ex.scatter(data), c),
+                       gpu=grid.needs_gpu(name, c)) for name, c, data in plan]
     rows = [None] * len(plan)
     for done in ex.run(tasks):
-        name, c = plan[done.index]
-        rows[done.index] = done.value if done.error is None else grid.record_lost(name, data, c, prov, done.error)
+        name, c, data = plan[done.index]
+        rows[done.index] = done.value if done.error is None else grid.record_lost(name, data, c, done.error)
     if rows and distributed.is_main():
         print_table(rows)
         print(f"rows written to {ctx.results_dir / 'summary.csv'}")
     return all(r.status == "ok" for r in rows)
 
 
-def run_experiments(names: list[str], data: Dataset, ctx: RunContext, seeds: tuple[int, ...] | None, ex) -> bool:
-    """Plan every experiment, run all their arms as one grid, write each experiment when its arms are done;
-    a failure costs that experiment (or that arm) and the others go on."""
-    from pipelines.report.experiments import plan_experiment, run_plans
-    plans, ok, views = [], True, {}
-    for name in names:
-        try:
-            plans.append(plan_experiment(name, data, ctx, seeds, views))
-        except Exception as exc:  # isolation, as for pipelines
-            ok = False
-            print(f"[experiment {name}] failed: {grid.one_line(exc)}", file=sys.stderr)
+def plan_experiments(names: list[str], datasets: list[Dataset], ctx: RunContext,
+                     seeds: tuple[int, ...] | None) -> tuple[list, bool]:
+    """Every experiment on every dataset planned, before any task runs (what planning measures, it measures
+    alone); and False if one could not be (it is reported and the others go on)."""
+    from pipelines.report.experiments import plan_experiment
+    plans, ok = [], True
+    for data in datasets:
+        views = {}
+        for name in names:
+            try:
+                plans.append(plan_experiment(name, data, ctx, seeds, views))
+            except Exception as exc:  # isolation, as for pipelines
+                ok = False
+                print(f"[experiment {name}] {data.name}: failed: {grid.one_line(exc)}", file=sys.stderr)
+    return plans, ok
+
+
+def run_experiments(plans: list, ex) -> bool:
+    """Run all the plans' arms as one grid, writing each experiment when its arms are done; a failure costs that
+    experiment (or that arm) and the others go on."""
+    from pipelines.report.experiments import run_plans
+    ok = True
     for plan, outcome in run_plans(plans, ex):
         if isinstance(outcome, Exception):
             ok = False
@@ -178,7 +190,7 @@ def run_experiments(names: list[str], data: Dataset, ctx: RunContext, seeds: tup
             continue
         failed = len(plan.failed)
         ok = ok and not failed
-        print(f"[experiment {plan.name}] written to {outcome} in {plan.seconds:.0f} s"
+        print(f"[experiment {plan.name}] written to {outcome}: {plan.seconds:.0f} s of runs"
               + (f"; {failed} arm run(s) failed (--resume reruns only those)" if failed else ""))
     return ok
 
@@ -210,29 +222,29 @@ def check_results_dir(folder: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    device = select_device(args.gpu)
+    # on a cluster, the GPU is the workers' business: each names its own device in its rows
+    device = DeviceInfo("cuda", "GPU workers of the Dask cluster") if args.gpu and args.scheduler else \
+        select_device(args.gpu)
     distributed.init(device.kind)
     preset = args.preset or ("paper" if args.gpu else "cpu")
     check_results_dir(args.results_dir)
     ok = True
     if args.all or args.only or args.experiment:
-        data = open_dataset(args.data_dir, args.dataset)
-        print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
-              f"{data.image_size}x{data.image_size}, {'colour' if data.channels == 3 else 'grey'}, "
-              f"{len(data.class_names)} classes); preset {preset}; device {device.kind} ({device.name}); "
-              f"seeds {' '.join(map(str, args.seeds))}")
-        ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=args.results_dir,
-                         resume=args.resume, time_budget=args.time_budget, compile=args.compile, dataset=data.name)
-        ex = grid.executor(args.jobs, args.scheduler)
-        if ex.concurrent:  # workers elsewhere: paths they can resolve
-            ctx = dataclasses.replace(ctx, results_dir=ctx.results_dir.resolve())
-        try:
+        datasets = [open_dataset(args.data_dir, name) for name in args.dataset]  # every one checked before any work
+        for data in datasets:
+            print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
+                  f"{data.image_size}x{data.image_size}, {'colour' if data.channels == 3 else 'grey'}, "
+                  f"{len(data.class_names)} classes)")
+        print(f"preset {preset}; device {device.kind} ({device.name}); seeds {' '.join(map(str, args.seeds))}; "
+              f"{f'Dask scheduler {args.scheduler}' if args.scheduler else f'--jobs {args.jobs}'}")
+        folder = args.results_dir.resolve() if args.jobs > 1 or args.scheduler else args.results_dir  # for workers
+        ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=folder,
+                         resume=args.resume, time_budget=args.time_budget, compile=args.compile)
+        plans, ok = plan_experiments(args.experiment, datasets, ctx, args.experiment_seeds)
+        with grid.executor(args.jobs, args.scheduler) as ex:
             if args.all or args.only:
-                ok = run_pipelines(list(REGISTRY) if args.all else args.only, data, ctx, args.seeds, ex)
-            if args.experiment:
-                ok = run_experiments(args.experiment, data, ctx, args.experiment_seeds, ex) and ok
-        finally:
-            ex.close()
+                ok = run_pipelines(list(REGISTRY) if args.all else args.only, datasets, ctx, args.seeds, ex) and ok
+            ok = run_experiments(plans, ex) and ok
     if (args.report or args.all or args.experiment) and distributed.is_main():
         ok = write_report(args.results_dir) and ok
     distributed.shutdown()

@@ -32,9 +32,9 @@ from typing import Any, Callable, Iterator
 from tqdm.auto import tqdm
 
 from . import REGISTRY, distributed
-from .base import RunContext, seed_everything
+from .base import DeviceError, DeviceInfo, RunContext, seed_everything, select_device
 from .data import Dataset
-from .results import ResultRow, append_run, save_predictions, upsert
+from .results import ResultRow, append_run, provenance, save_predictions, upsert
 
 CLUSTER_EXTRA = "pip install -e '.[cluster]'"  # what installs Dask (pyproject.toml's ``cluster`` extra)
 CONNECT_TIMEOUT = "20s"  # how long ``--scheduler`` waits for the scheduler to answer
@@ -56,10 +56,14 @@ SLOTS = Path(tempfile.gettempdir()) / f"cvbench-2012-tasks-{os.getuid() if hasat
 SAMPLE_SECONDS = 0.5
 
 
+SHARES = 1  # task slots of this process's host when it is a Dask worker (set by ``call``): its cores were divided
+
+
 @dataclass
 class Slot:
     host: str
-    concurrency: int = 1  # the most tasks of this suite (this user's) running on the host at once, this one included
+    concurrency: int = 1  # the most tasks of this suite (this user's) running on the host at once, this one included,
+    #                       and on a Dask worker at least the host's task slots (its cores were shared among them)
 
 
 def _alive(pid: int) -> bool:
@@ -85,11 +89,15 @@ def running_tasks() -> int:
 
 @contextmanager
 def host_slot() -> Iterator[Slot]:
-    """Hold a marker file while the task runs and sample, every ``SAMPLE_SECONDS``, how many tasks hold one."""
+    """Hold a marker file while the task runs and sample, every ``SAMPLE_SECONDS``, how many tasks hold one.
+    Under torchrun, rank 0 holds the one marker of the run (its ranks are one task)."""
+    if not distributed.is_main():
+        yield Slot(socket.gethostname())
+        return
     SLOTS.mkdir(parents=True, exist_ok=True)
     marker = SLOTS / f"{os.getpid()}-{uuid.uuid4().hex}"
     marker.touch()
-    slot, stop = Slot(socket.gethostname(), running_tasks()), threading.Event()
+    slot, stop = Slot(socket.gethostname(), max(SHARES, running_tasks())), threading.Event()
 
     def watch():
         while not stop.wait(SAMPLE_SECONDS):
@@ -123,23 +131,29 @@ class Done:
     error: str | None = None
 
 
-def limit_threads(threads: int | None) -> None:
-    """Give this process's torch, OpenMP, BLAS, OpenCV and joblib ``threads`` threads (None: leave them)."""
-    if not threads:
-        return
+def cores() -> int:
+    """The cores this process may use (its CPU affinity, where the platform tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def limit_threads(threads: int) -> None:
+    """Give this process's torch, BLAS/OpenMP pools (threadpoolctl), OpenCV and joblib ``threads`` threads."""
+    from threadpoolctl import threadpool_limits
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOKY_MAX_CPU_COUNT"):
-        os.environ[var] = str(threads)
+        os.environ[var] = str(threads)  # libraries loaded later read these
+    threadpool_limits(threads)  # ... those already loaded (numpy's BLAS) are set here
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     if "cv2" in sys.modules:
         sys.modules["cv2"].setNumThreads(threads)
 
 
-def call(fn: Callable, args: tuple, threads: int | dict | None) -> Any:
-    """What a worker runs: ``fn(*args)`` with its threads limited (``threads`` per host name, for a cluster)."""
-    if isinstance(threads, dict):
-        threads = threads.get(socket.gethostname())
-    limit_threads(threads)
+def call(fn: Callable, args: tuple, slots: dict[str, int]) -> Any:
+    """What a Dask worker runs: ``fn(*args)`` with this host's cores divided among its task ``slots`` (by host
+    name), which every row of the task records as its least ``concurrency``."""
+    global SHARES
+    SHARES = slots.get(socket.gethostname(), 1)
+    limit_threads(max(1, cores() // SHARES))
     return fn(*args)
 
 
@@ -161,12 +175,40 @@ class Progress:
         self.bar.close()
 
 
-class Serial:
-    """``--jobs 1``: each task in this process, in order; the timings of record."""
+@contextmanager
+def kept_environ():
+    """Restore this process's environment afterwards (Dask's nannies set the workers' variables in it)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class Executor:
+    """What runs the grid's tasks: ``scatter`` a value the tasks share (sent once), ``run`` the tasks (each one's
+    ``Done`` as it finishes), ``close``; a context manager. ``concurrent``: whether tasks may share a host."""
     concurrent = False
 
     def scatter(self, value):
         return value
+
+    def run(self, tasks: list[Task]) -> Iterator[Done]:
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Serial(Executor):
+    """``--jobs 1``: each task in this process, in order; the timings of record."""
 
     def run(self, tasks: list[Task]) -> Iterator[Done]:
         progress = Progress(len(tasks))
@@ -180,80 +222,99 @@ class Serial:
         finally:
             progress.close()
 
-    def close(self):
-        pass
 
-
-class DaskGrid:
+class DaskGrid(Executor):
     """``--jobs N`` (a ``LocalCluster`` of N single-task worker processes) or ``--scheduler ADDRESS``."""
     concurrent = True
 
     def __init__(self, jobs: int | None = None, address: str | None = None):
         try:
             import dask
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise GridError(f"--jobs above 1 and --scheduler need Dask's distributed: {CLUSTER_EXTRA}") from None
-        # A worker that dies fails its task after a second try (an innocent task caught by the death of its
-        # worker, e.g. one whose result was not yet reported, then succeeds elsewhere).
-        dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                         "distributed.scheduler.worker-saturation": 1.0,  # a worker holds only the task it runs
-                         "distributed.worker.daemon": False})  # joblib may use the worker's cores (limit_threads)
-        self.cluster = None
+        dask.config.set({"distributed.worker.daemon": False})  # joblib may use a worker's cores (read at each spawn)
+        self.cluster, self.shared = None, {}
         try:
-            if address:
-                self.client = Client(address, timeout=CONNECT_TIMEOUT)
-            else:
-                import logging
-                from unittest import mock
-                # per-task bars in serial mode only: workers inherit this at spawn, before they import tqdm
-                with mock.patch.dict(os.environ, {"TQDM_DISABLE": "1"}):
-                    self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                dashboard_address=None, silence_logs=logging.ERROR)
-                self.client = Client(self.cluster)
+            self.client = Client(address, timeout=CONNECT_TIMEOUT) if address else Client(self._local(jobs))
         except (OSError, TimeoutError) as exc:
-            raise GridError(f"cannot reach the Dask scheduler at {address}: {one_line(exc)}") from None
-        self.threads = self._threads_per_host()
+            self.close()
+            where = f"the Dask scheduler at {address}" if address else f"a local Dask cluster of {jobs} workers"
+            raise GridError(f"cannot reach {where}: {one_line(exc)}") from None
+        workers = self.client.scheduler_info()["workers"]
+        self.slots = self._slots_per_host(workers)
+        self.gpu_workers = sum("GPU" in (w.get("resources") or {}) for w in workers.values())
 
-    def _threads_per_host(self) -> dict[str, int]:
-        """Each host's cores shared among the task slots (worker threads) on it, by host name."""
-        info = self.client.scheduler_info()["workers"]
-        names, cores = self.client.run(socket.gethostname), self.client.run(os.cpu_count)
+    def _local(self, jobs: int):
+        """N single-task worker processes on this machine. A worker that dies fails its task after a second try
+        (an innocent task caught by the death of its worker then finishes); a worker holds only the task it runs;
+        workers keep their logs free of progress bars (per-task bars: serial mode only)."""
+        import logging
+        import dask
+        from distributed import LocalCluster
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                              "distributed.nanny.pre-spawn-environ.TQDM_DISABLE": "1"}), kept_environ():
+            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                                        silence_logs=logging.ERROR, scheduler_kwargs={"allowed_failures": 1})
+        return self.cluster
+
+    def _slots_per_host(self, workers: dict) -> dict[str, int]:
+        """Task slots (worker threads) per host name: a host's cores are divided among them."""
+        names = self.client.run(socket.gethostname)
         slots = Counter()
         for addr, name in names.items():
-            slots[name] += info[addr]["nthreads"]
-        return {name: max(1, (cores[addr] or 1) // slots[name]) for addr, name in names.items()}
+            slots[name] += workers[addr]["nthreads"]
+        return dict(slots)
+
+    def _resources(self, task: Task) -> dict | None:
+        """A GPU task asks for a worker offering ``GPU``; on a local cluster without such workers, any worker
+        (they share this machine's GPU); on a cluster without one, a one-line error before anything runs."""
+        if not task.gpu:
+            return None
+        if self.gpu_workers:
+            return {"GPU": 1}
+        if self.cluster is not None:
+            return None
+        raise GridError(f"{task.label} trains on CUDA, and no worker of the cluster offers the resource GPU "
+                        "(start them with: dask worker ADDRESS --resources GPU=1)")
 
     def scatter(self, value):
-        return self.client.scatter(value, broadcast=True, hash=False)
+        """Send ``value`` to every worker once (the same object again: the same copy)."""
+        if id(value) not in self.shared:
+            self.shared[id(value)] = (value, self.client.scatter(value, broadcast=True, hash=False))
+        return self.shared[id(value)][1]
 
     def run(self, tasks: list[Task]) -> Iterator[Done]:
         from distributed import as_completed
+        resources = [self._resources(t) for t in tasks]  # checked before any task is sent
         progress = Progress(len(tasks))
         futures, index = [], {}
         for i, task in enumerate(tasks):
-            future = self.client.submit(call, task.fn, task.args, self.threads, pure=False,
-                                        key=f"{task.label}-{uuid.uuid4().hex[:8]}",
-                                        resources={"GPU": 1} if task.gpu else None)
+            future = self.client.submit(call, task.fn, task.args, self.slots, pure=False,
+                                        key=f"{task.label}-{uuid.uuid4().hex[:8]}", resources=resources[i])
             futures.append(future)
             index[future.key] = i
         try:
             # results are fetched as each task finishes: a worker that dies later cannot take them with it
             for future, value in as_completed(futures, with_results=True, raise_errors=False):
                 i = index[future.key]
-                done = Done(i, error=one_line(future.exception())) if future.status == "error" else Done(i, value)
+                if future.status == "finished":
+                    done = Done(i, value)
+                else:  # an error, or cancelled (the scheduler lost it)
+                    done = Done(i, error=one_line(value if isinstance(value, BaseException) else future.exception()))
                 future.release()
                 yield progress.step(done)
         finally:
             progress.close()
 
     def close(self):
-        self.client.close()
+        if getattr(self, "client", None) is not None:
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
 
 
-def executor(jobs: int = 1, scheduler: str | None = None):
+def executor(jobs: int = 1, scheduler: str | None = None) -> Executor:
     """``Serial`` for ``--jobs 1``, else a ``DaskGrid``; close it when done."""
     if scheduler or jobs > 1:
         return DaskGrid(jobs=None if scheduler else jobs, address=scheduler)
@@ -272,6 +333,26 @@ def load_pipeline(name: str):
         return REGISTRY[name].load(), None
     except Exception as exc:
         return None, exc
+
+
+def device_of(name: str, ctx: RunContext) -> DeviceInfo:
+    """Where pipeline ``name`` runs in ``ctx`` (hand-crafted ones: always the CPU); the context's device if it
+    cannot be loaded."""
+    pipeline, _ = load_pipeline(name)
+    return pipeline.device_for(ctx.device) if pipeline else ctx.device
+
+
+def needs_gpu(name: str, ctx: RunContext) -> bool:
+    """Whether a task of pipeline ``name`` must go to a worker with a GPU."""
+    return ctx.device.kind == "cuda" and REGISTRY[name].family == "learned"
+
+
+def here(device: DeviceInfo) -> DeviceInfo:
+    """``device`` as the process running the task names it (a Dask worker its own CPU or GPU, not the runner's)."""
+    try:
+        return select_device(device.kind == "cuda")
+    except DeviceError:
+        return device  # the run itself then fails, in its own row
 
 
 def base_row(name: str, ctx: RunContext, dataset: str, device, prov: dict) -> ResultRow:
@@ -299,12 +380,14 @@ def record(ctx: RunContext, row: ResultRow, cfg, source: str, outcome) -> None:
         save_predictions(ctx.results_dir, row, outcome.y_true, outcome.y_pred)
 
 
-def run_pipeline(name: str, data: Dataset, ctx: RunContext, prov: dict) -> ResultRow:
-    """Run one pipeline isolated (an exception becomes a failed row), write its row and return it."""
+def run_pipeline(name: str, data: Dataset, ctx: RunContext) -> ResultRow:
+    """Run one pipeline isolated (an exception becomes a failed row), write its row and return it. The device's
+    name and the provenance (commit, versions) are read where it runs."""
+    ctx = dataclasses.replace(ctx, device=here(ctx.device))
     pipeline, load_error = load_pipeline(name)
     device = pipeline.device_for(ctx.device) if pipeline else ctx.device
     cfg = pipeline.config(ctx.preset) if pipeline else None
-    row = base_row(name, ctx, data.name, device, prov)
+    row = base_row(name, ctx, data.name, device, provenance())
     seed_everything(ctx.seed)
     outcome = None
     with host_slot() as slot:
@@ -325,12 +408,15 @@ def run_pipeline(name: str, data: Dataset, ctx: RunContext, prov: dict) -> Resul
     return row
 
 
-def record_lost(name: str, data: Dataset, ctx: RunContext, prov: dict, error: str) -> ResultRow:
-    """The failed row of a pipeline task that never returned (its worker died), written by the runner."""
-    pipeline, _ = load_pipeline(name)
-    device = pipeline.device_for(ctx.device) if pipeline else ctx.device
-    row = base_row(name, ctx, data.name, device, prov)
+def record_lost(name: str, data: Dataset, ctx: RunContext, error: str) -> ResultRow:
+    """The failed row of a pipeline task that never returned (its worker died, or it raised outside the
+    pipeline), written by the runner; if even that cannot be written, it is only printed."""
+    row = base_row(name, ctx, data.name, device_of(name, ctx), provenance())
     row.status, row.error = "failed", error
     print(f"[{name}] failed: {error}", file=sys.stderr)
-    record(ctx, row, pipeline.config(ctx.preset) if pipeline else None, data.source, None)
+    if distributed.is_main():
+        try:
+            record(ctx, row, None, data.source, None)
+        except Exception as exc:
+            print(f"[{name}] its failed row could not be written either: {one_line(exc)}", file=sys.stderr)
     return row

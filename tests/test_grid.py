@@ -2,6 +2,7 @@
 missing, the concurrency a row records, and a shared feature cache under concurrent tasks."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -17,29 +18,53 @@ import runner
 from pipelines import grid
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.data import load_folder
-from pipelines.report.experiments import plan_experiment, run_plans
+from pipelines.report.experiments import EXPERIMENTS, plan_experiment, run_plans
 
-distributed = pytest.importorskip("distributed")
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="Dask is not installed")
 
 
-def _hold_slot(seconds: float, out) -> None:
+@pytest.fixture(autouse=True)
+def own_slots(tmp_path, monkeypatch):
+    """Markers in a folder of this test's own, so that other runs of the suite on the host do not count."""
+    monkeypatch.setattr(grid, "SLOTS", tmp_path / "slots")
+    return grid.SLOTS
+
+
+def _hold_slot(folder: str, together, out) -> None:
+    grid.SLOTS = Path(folder)
     with grid.host_slot() as slot:
-        time.sleep(seconds)
+        together.wait(timeout=60)  # both hold their markers now
+        time.sleep(3 * grid.SAMPLE_SECONDS)
     out.put(slot.concurrency)
 
 
-def test_a_task_alone_records_concurrency_1_and_two_at_once_record_2():
+def test_a_task_alone_records_concurrency_1_and_two_at_once_record_2(own_slots):
     with grid.host_slot() as slot:
         pass
     assert slot.concurrency == 1 and slot.host
     ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_hold_slot, args=(3.0, out)) for _ in range(2)]
+    out, together = ctx.Queue(), ctx.Barrier(2)
+    procs = [ctx.Process(target=_hold_slot, args=(str(own_slots), together, out)) for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=120)
     assert sorted(out.get(timeout=5) for _ in procs) == [2, 2]
+
+
+def test_under_torchrun_only_rank_0_holds_a_marker(own_slots, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with grid.host_slot() as slot:
+        held = list(own_slots.glob("*")) if own_slots.exists() else []
+    assert not held and slot.concurrency == 1
+
+
+def test_a_task_on_a_dask_worker_counts_its_hosts_slots(monkeypatch):
+    monkeypatch.setattr(grid, "SHARES", 2)  # what ``call`` sets on a worker of a host with 2 task slots
+    with grid.host_slot() as slot:
+        pass
+    assert slot.concurrency == 2
 
 
 def test_a_marker_left_by_a_killed_task_is_not_counted():
@@ -68,15 +93,13 @@ def _value(x):
     return x * 2
 
 
+@needs_dask
 @pytest.mark.slow
 def test_on_a_local_cluster_a_task_that_raises_or_kills_its_worker_costs_only_itself():
-    ex = grid.executor(jobs=2)
-    try:
-        tasks = [grid.Task("ok0", _value, (0,)), grid.Task("raises", _raise, ()),
-                 grid.Task("dies", _die, ()), grid.Task("ok3", _value, (3,))]
+    tasks = [grid.Task("ok0", _value, (0,)), grid.Task("raises", _raise, ()),
+             grid.Task("dies", _die, ()), grid.Task("ok3", _value, (3,))]
+    with grid.executor(jobs=2) as ex:
         done = {d.index: d for d in ex.run(tasks)}
-    finally:
-        ex.close()
     assert sorted(done) == [0, 1, 2, 3]
     assert done[0].value == 0 and done[3].value == 6
     assert done[1].error == "ValueError: this task fails on purpose"
@@ -88,6 +111,7 @@ def test_serial_executor_isolates_a_failing_task():
     assert done[0].error.startswith("ValueError") and done[1].value == 4
 
 
+@needs_dask
 @pytest.mark.slow
 def test_a_local_cluster_grid_gives_the_serial_accuracies(tiny_dir, tmp_path):
     args = ["--only", "pixels_svm", "hog_svm", "--preset", "smoke", "--seeds", "0", "1", "--data-dir", str(tiny_dir)]
@@ -97,11 +121,13 @@ def test_a_local_cluster_grid_gives_the_serial_accuracies(tiny_dir, tmp_path):
                     for d in ("serial", "dask"))
     assert len(serial) == len(dask) == 4
     assert (serial.test_accuracy == dask.test_accuracy).all()
-    assert (serial.concurrency == 1).all() and dask.host.notna().all()
+    assert (serial.concurrency == 1).all() and (dask.concurrency >= 2).all() and dask.host.notna().all()
 
 
+@needs_dask
 @pytest.mark.slow
 def test_a_running_cluster_takes_the_grid_by_its_address(tiny_dir, tmp_path):
+    import distributed
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
         code = runner.main(["--only", "pixels_svm", "--preset", "smoke", "--seeds", "0", "1", "--data-dir",
                             str(tiny_dir), "--results-dir", str(tmp_path), "--scheduler", cluster.scheduler_address])
@@ -109,6 +135,7 @@ def test_a_running_cluster_takes_the_grid_by_its_address(tiny_dir, tmp_path):
     assert code == 0 and len(frame) == 2 and (frame.status == "ok").all()
 
 
+@needs_dask
 def test_an_unreachable_scheduler_is_a_one_line_error(monkeypatch, tiny_dir, tmp_path, capsys):
     monkeypatch.setattr(grid, "CONNECT_TIMEOUT", "1s")
     code = runner.main(["--only", "pixels_svm", "--preset", "smoke", "--data-dir", str(tiny_dir),
@@ -117,12 +144,9 @@ def test_an_unreachable_scheduler_is_a_one_line_error(monkeypatch, tiny_dir, tmp
     assert code == 2 and len(err.splitlines()) == 1 and "tcp://127.0.0.1:9" in err
 
 
-class _LosesOne:
+class _LosesOne(grid.Executor):
     """An executor whose first task's worker 'dies': what the runner must turn into a failed row."""
     concurrent = True
-
-    def scatter(self, value):
-        return value
 
     def run(self, tasks):
         for i, task in enumerate(tasks):
@@ -131,7 +155,7 @@ class _LosesOne:
 
 def test_a_pipeline_task_whose_worker_died_gets_a_failed_row_and_the_rest_finish(tiny_dir, tmp_path):
     ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset="bars")
-    ok = runner.run_pipelines(["pixels_svm", "hog_svm"], load_folder(tiny_dir), ctx, [0], _LosesOne())
+    ok = runner.run_pipelines(["pixels_svm", "hog_svm"], [load_folder(tiny_dir)], ctx, [0], _LosesOne())
     frame = pd.read_csv(tmp_path / "summary.csv").set_index("pipeline")
     assert not ok
     assert frame.loc["pixels_svm", "status"] == "failed" and "KilledWorker" in frame.loc["pixels_svm", "error"]
@@ -148,6 +172,10 @@ def test_a_failed_experiment_arm_is_listed_apart_and_resume_reruns_only_it(tiny_
     [(_, path)] = list(run_plans([plan], _LosesOne()))
     first = json.loads(path.read_text())
     assert len(first["failed"]) == 1 and len(first["rows"]) == arms - 1
+    lost = first["failed"][0]["seed"]  # its seed leaves every arm of the verdict, so that arms stay paired
+    verdict = EXPERIMENTS["features"].verdict(first)
+    assert "1 failed run(s) left out" in verdict.why and f"({arms // 2 - 1} stored runs" in verdict.why
+    assert sum(r["seed"] == lost for r in first["rows"]) == arms // 2 - 1  # the file keeps them
     assert all(r["concurrency"] >= 1 and r["host"] for r in first["rows"])
     again = plan_experiment("features", data, RunContext("smoke", 0, ctx.device, tmp_path, resume=True,
                                                          dataset=data.name))
@@ -156,6 +184,8 @@ def test_a_failed_experiment_arm_is_listed_apart_and_resume_reruns_only_it(tiny_
     second = json.loads(path.read_text())
     assert not second["failed"] and len(second["rows"]) == arms and second["resumed"] == arms - 1
     assert not again.partial.exists()
+    other = RunContext("smoke", 0, ctx.device, tmp_path, resume=True, time_budget=30.0, dataset=data.name)
+    assert plan_experiment("features", data, other).resumed == 0  # another setting: nothing of it is reused
 
 
 class _KilledAfterTwo(grid.Serial):
@@ -223,3 +253,21 @@ def test_tasks_sharing_the_feature_cache_at_once_never_corrupt_it(tmp_path):
     cached, hit = CachedExtractor(HOGFeatures(n_jobs=1), tmp_path)(x)
     assert hit and np.array_equal(cached, expected)
     assert all(s == expected.sum(dtype=np.float64) for s in sums)
+
+
+@pytest.mark.slow
+def test_several_datasets_are_one_grid_with_their_rows_apart(tmp_path):
+    from conftest import real_data_available
+    if not real_data_available():
+        pytest.skip("Fashion-MNIST is not installed")
+    code = runner.main(["--only", "pixels_svm", "--preset", "smoke", "--seeds", "0", "1", "--dataset", "digits",
+                        "fashion-mnist", "--results-dir", str(tmp_path), "--report"])
+    frame = pd.read_csv(tmp_path / "summary.csv")
+    assert code == 0 and sorted(zip(frame.dataset, frame.seed)) == [("digits", 0), ("digits", 1),
+                                                                    ("fashion-mnist", 0), ("fashion-mnist", 1)]
+    assert (tmp_path / "datasets" / "digits" / "report.md").exists() and (tmp_path / "report.md").exists()
+
+
+def test_data_dir_goes_with_one_dataset(tiny_dir, capsys):
+    assert runner.main(["--only", "pixels_svm", "--dataset", "digits", "cifar10", "--data-dir", str(tiny_dir)]) == 2
+    assert "one --dataset" in capsys.readouterr().err

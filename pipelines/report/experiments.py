@@ -29,7 +29,7 @@ import pandas as pd
 from .. import REGISTRY
 from ..base import RunContext
 from ..data import Dataset, validation_split
-from ..grid import Serial, Task, host_slot
+from ..grid import Serial, Task, here, host_slot, needs_gpu
 from ..results import atomic_write_text, dataset_dir, locked, provenance
 from ..tuning import STALE, TUNING_DIR, Tuning, chosen, divergence_errors, drift, presets_of
 from .claims import (ALL_OF_RULE, DELTA, FAST_SEEDS, INCONCLUSIVE, MIN_SEEDS, NOT_RUN, NOT_SUPPORTED, SUPPORTED,
@@ -125,11 +125,6 @@ class Arm:
     n_train: int
     overrides: dict
 
-    def key(self, size: str) -> str:
-        """What identifies the run within an experiment at one size (``--resume`` reuses a stored row by it)."""
-        return json.dumps([size, self.pipeline, self.seed, self.n_train, self.overrides, self.meta], sort_keys=True,
-                          default=str)
-
 
 def arm(meta: dict, pipeline: str, seed: int, n_train: int, **overrides) -> Arm:
     return Arm(meta, pipeline, seed, n_train, overrides)
@@ -139,7 +134,8 @@ def run_arm_task(data: Dataset, n_val: int, ctx: RunContext, task: Arm, key: str
     """An arm as a grid task: ``run_arm`` on ``(data, n_val)`` inside a host slot; the row, labelled."""
     with host_slot() as slot:
         row = run_arm((data, n_val), ctx, task.pipeline, task.seed, task.n_train, **task.overrides)
-    return {**task.meta, **row, "host": slot.host, "concurrency": slot.concurrency, "task": key}
+    return {**task.meta, **row, "host": slot.host, "concurrency": slot.concurrency,
+            "device_name": here(ctx.device).name, "task": key}
 
 
 class Experiment:
@@ -179,15 +175,19 @@ class Experiment:
         if not exp:
             return Verdict(self.claim, self.name, "–", INCONCLUSIVE,
                            f"{NOT_RUN}: `python runner.py --experiment {self.name}`", self.rule)
-        rows = pd.DataFrame(exp["rows"])
+        rows, failed = pd.DataFrame(exp["rows"]), pd.DataFrame(exp.get("failed") or [])
         cut = flag(rows, "truncated").eq(True)
         point = [c for c in ("seed", "n_train") if c in rows]
-        hit = rows[point].apply(tuple, axis=1).isin(set(rows.loc[cut, point].apply(tuple, axis=1))) if cut.any() \
-            else cut
+        dropped = set(rows.loc[cut, point].apply(tuple, axis=1)) if cut.any() else set()
+        if len(failed) and set(point) <= set(failed.columns):
+            dropped |= set(failed[point].apply(tuple, axis=1))
+        hit = rows[point].apply(tuple, axis=1).isin(dropped) if dropped else cut & False
         measured, verdict, why = self.judge(rows[~hit], exp)
-        if cut.any():
-            why += (f"; {int(cut.sum())} budget-truncated run(s) left out, with every arm's run of the same seed "
-                    f"({int(hit.sum())} runs in all), so arms stay paired")
+        lost = [f"{n} {what} run(s)" for n, what in ((int(cut.sum()), "budget-truncated"), (len(failed), "failed"))
+                if n]
+        if lost:
+            why += (f"; {' and '.join(lost)} left out, with every arm's run of the same seed ({int(hit.sum())} stored "
+                    "runs in all), so arms stay paired")
         return Verdict(self.claim, self.name, measured, verdict, why, self.rule)
 
 
@@ -806,7 +806,6 @@ class SimplerAlexNet(Experiment):
         return {"image_size": side, "model_kwargs": tuple(sorted(kwargs.items()))}
 
     def plan(self, view, ctx, size, seeds):
-        from ..distributed import torch_device
         from ..learned.anatomy import forward_flops
         from ..learned.trainer import build_model
         import torch
@@ -936,15 +935,18 @@ class ExperimentPlan:
     still to run), filled in as the grid's tasks finish, then written (``finish``)."""
     name: str
     size: str
-    ctx: RunContext
-    dataset: str
+    ctx: RunContext  # its ``dataset`` is the data's
     view: tuple[Dataset, int]
     items: list
     started_at: str
-    start: float
+    plan_seconds: float = 0.0  # what planning measured (exact counts, memory, peaks)
     failed: list[dict] = dataclasses.field(default_factory=list)
     resumed: int = 0
     seconds: float = 0.0
+
+    @property
+    def dataset(self) -> str:
+        return self.ctx.dataset
 
     @property
     def folder(self) -> Path:
@@ -954,6 +956,14 @@ class ExperimentPlan:
     def partial(self) -> Path:
         """Arm rows as they finish, so a crash loses none (``--resume`` reads them); removed by ``finish``."""
         return self.folder / f"{self.name}.partial.jsonl"
+
+    def key(self, task: Arm) -> str:
+        """What identifies an arm's run (``--resume`` reuses a stored row only with the same key): the size and
+        its settings, the data, the device and how it trains, and the arm itself."""
+        exp = EXPERIMENTS[self.name]
+        return json.dumps([self.size, dataclasses.asdict(exp.sizes[self.size]), self.dataset, self.ctx.device.kind,
+                           self.ctx.compile, self.ctx.time_budget, task.pipeline, task.seed, task.n_train,
+                           task.overrides, task.meta], sort_keys=True, default=str)
 
     def pending(self) -> list[tuple[int, Arm]]:
         return [(i, item) for i, item in enumerate(self.items) if isinstance(item, Arm)]
@@ -965,7 +975,9 @@ class ExperimentPlan:
 
     def fail(self, i: int, error: str) -> None:
         task = self.items[i]
-        self.failed.append({**task.meta, "pipeline": task.pipeline, "seed": task.seed, "error": error})
+        pool = len(self.view[0].x_train)  # the images it would have trained on, as its row would count them
+        self.failed.append({**task.meta, "pipeline": task.pipeline, "seed": task.seed,
+                            "n_train": min(task.n_train, pool) if task.n_train else pool, "error": error})
         self.items[i] = None
         print(f"[experiment {self.name}] {task.pipeline} seed {task.seed} {task.meta} failed: {error}",
               file=sys.stderr)
@@ -973,7 +985,8 @@ class ExperimentPlan:
     def finish(self) -> Path:
         """Write ``experiments/<name>.json`` (atomic) from the finished rows; failed arms are listed apart."""
         exp, rows = EXPERIMENTS[self.name], [r for r in self.items if r is not None]
-        self.seconds = time.perf_counter() - self.start
+        # its own work, one run after another (on a grid its runs interleave with other experiments' runs)
+        self.seconds = self.plan_seconds + sum(r.get("seconds") or 0 for r in rows if "task" in r)
         payload = {"experiment": self.name, "description": exp.description, "size": self.size,
                    "config": dataclasses.asdict(exp.sizes[self.size]), "seeds": sorted({r.get("seed", 0) for r in rows}),
                    "device": self.ctx.device.kind, "device_name": self.ctx.device.name, "dataset": self.dataset,
@@ -1012,6 +1025,7 @@ def plan_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int,
                     views: dict | None = None) -> ExperimentPlan:
     """Plan one experiment at the context's size (``seeds`` replace the size's own): rows measured now, and the
     arms to run; with ``--resume``, arms with a stored row are not run again. ``views`` caches evaluation views."""
+    ctx = dataclasses.replace(ctx, dataset=data.name)
     exp, key = EXPERIMENTS[name], size_key(EXPERIMENTS[name], ctx.preset)
     size, views = exp.sizes[key], {} if views is None else views
     if size.n_eval not in views:
@@ -1021,27 +1035,24 @@ def plan_experiment(name: str, data: Dataset, ctx: RunContext, seeds: tuple[int,
     with host_slot() as slot:
         items = exp.plan(view, ctx, size, tuple(dict.fromkeys(seeds)) if seeds else None)
     items = [i if isinstance(i, Arm) else {**i, "host": slot.host, "concurrency": slot.concurrency} for i in items]
-    plan = ExperimentPlan(name, key, ctx, data.name, view, items, started_at, start)
+    plan = ExperimentPlan(name, key, ctx, view, items, started_at, time.perf_counter() - start)
     stored = stored_rows(plan) if ctx.resume else {}
     for i, task in plan.pending():
-        if task.key(key) in stored:
-            plan.items[i], plan.resumed = stored[task.key(key)], plan.resumed + 1
+        if plan.key(task) in stored:
+            plan.items[i], plan.resumed = stored[plan.key(task)], plan.resumed + 1
     return plan
 
 
 def run_plans(plans: list[ExperimentPlan], ex) -> Iterator[tuple[ExperimentPlan, Path | Exception]]:
     """Run every plan's arms as one grid on the executor ``ex``; yield each plan with its written file (or the
     exception that stopped writing it) as soon as its last arm is done."""
-    tasks, owners, refs = [], [], {}
+    tasks, owners = [], []
     for plan in plans:
         data, n_val = plan.view
-        if plan.pending() and id(data) not in refs:
-            refs[id(data)] = ex.scatter(data)  # once per view: every arm of every plan reads it
-        ref = refs.get(id(data))
         for i, task in plan.pending():
             tasks.append(Task(f"{plan.name} {task.pipeline} seed {task.seed}", run_arm_task,
-                              (ref, n_val, plan.ctx, task, task.key(plan.size)),
-                              gpu=plan.ctx.device.kind == "cuda" and family(task.pipeline) == "learned"))
+                              (ex.scatter(data), n_val, plan.ctx, task, plan.key(task)),
+                              gpu=needs_gpu(task.pipeline, plan.ctx)))
             owners.append((plan, i))
     left = {id(p): len(p.pending()) for p in plans}
     for plan in plans:

@@ -22,7 +22,7 @@ from .experiments import EXERCISES, EXPERIMENTS, stale
 from .inputs import Inputs
 from .plots import scatter, time_to_accuracy
 from .stats import mean_ci
-from .tables import SHARED, SHARED_NOTE, alone, flag, fmt, md_table, pm, shared, timed
+from .tables import SHARED, SHARED_NOTE, SHARED_WHY, alone, flag, fmt, md_table, pm, shared, timed
 
 ANCHORS = [  # published figures, never measured here: (dataset they belong to, or None for every report), ...
     (DEFAULT_DATASET, "AlexNet on Fashion-MNIST, V100 (d2l 8.1)", "0.882 test accuracy at 4.2k img/s", "d2l.ai, ch. 8.1"),
@@ -44,11 +44,12 @@ def results_section(inp: Inputs) -> str:
     for (pipeline, preset, device), g in ok.groupby(["pipeline", "preset", "device"]):
         acc = mean_ci(g.test_accuracy)
         first = g.iloc[0]
+        solo = alone(g)  # times: the rows timed alone where there are any, else the shared ones, marked
+        t, marked = (solo, False) if len(solo) else (g, True)
         rows.append([acc.mean, f"`{pipeline}`", first.family, preset, f"{device} ({first.device_name})",
                      f"{fmt(first.n_train)} / {fmt(first.n_test)}", fmt(g.epochs.mean(), 2),
-                     pm(acc.mean, acc.hi - acc.mean), len(g), timed(g.fit_seconds.mean(), 1, shared(g).any()),
-                     timed(g.total_seconds.mean(), 1, shared(g).any()),
-                     timed(g.train_images_per_second.mean(), 1, shared(g).any()),
+                     pm(acc.mean, acc.hi - acc.mean), len(g), timed(t.fit_seconds.mean(), 1, marked),
+                     timed(t.total_seconds.mean(), 1, marked), timed(t.train_images_per_second.mean(), 1, marked),
                      "yes" if set(g.index) <= usable else "no (subset or truncated)"])
     rows.sort(key=lambda r: (r[2], -r[0]))
     header = ["pipeline", "family", "preset", "device", "train / test", "epochs", "test acc (mean ± 95% CI)",
@@ -62,9 +63,10 @@ def results_section(inp: Inputs) -> str:
         note += f"\n\n{len(dirty)} row(s) ran on code that differed from their recorded commit (`git_dirty`)."
     anchors = md_table(["published anchor (not measured here)", "figure", "source"],
                        [list(a[1:]) for a in ANCHORS if a[0] in (inp.dataset, None)])
-    if shared(ok).any():
+    if any(len(g) and not len(alone(g)) for _, g in ok.groupby(["pipeline", "preset", "device"])):
         note += f"\n\n{SHARED_NOTE}"
-    return (f"{table}{note}\n\nTimes are means over seeds; `seeds` counts rows. A row *enters verdicts* only when it "
+    return (f"{table}{note}\n\nTimes are means over the seeds timed alone (over all seeds, marked, where none was); "
+            f"`seeds` counts rows. A row *enters verdicts* only when it "
             f"trained on the full training set, scored the full test set and was not cut short by a time budget."
             f"\n\n{anchors}")
 
@@ -75,7 +77,7 @@ def time_section(inp: Inputs) -> str:
     left = int(shared(inp.ok).sum())
     if left:
         text += (f"\n\n{left} row(s) timed under concurrency are left out of this figure and of the time-to-accuracy "
-                 f"comparison ({SHARED_NOTE.split(': ', 1)[1]})")
+                 f"comparison ({SHARED_WHY}).")
     return f"{text}\n\n### Time to accuracy\n\n{time_to_accuracy_section(inp)}"
 
 
@@ -171,7 +173,7 @@ def experiment_header(exp: dict) -> str:
     drifts = stale(exp)
     return (f"_{exp['description']}. Size `{exp['size']}`, {exp['dataset']}, on {exp['device']} "
             f"({exp['device_name']}), seeds {seeds}{budget}{', torch.compile' if exp.get('compile') else ''}, "
-            f"{exp['seconds']:.0f} s, started {exp['started_at']}"
+            f"{exp['seconds']:.0f} s of its own work, started {exp['started_at']}"
             + (f", commit `{exp['git_commit']}`{dirty}" if exp.get("git_commit") else "") + "._"
             + "".join(f"\n\n**{kind.capitalize()}:** {why}; rerun it." for kind, why in drifts)
             + concurrency_note(exp) + failed_note(exp))
@@ -275,6 +277,8 @@ def exercise_answer(inp: Inputs, experiment, key: str) -> tuple[str, str, str]:
     answer = isolated(lambda: experiment.answer(exp, key), experiment.name)
     if any(kind == STALE for kind, _ in stale(exp)):
         answer = f"(stale: rerun it) {answer}"
+    if shared(pd.DataFrame(exp.get("rows") or [])).any():
+        answer = f"{answer} ({SHARED} runs timed under concurrency: see its section)"
     verdict = experiment_verdict(experiment, exp)
     return evidence, answer, f"**{verdict.verdict}**" if verdict else "– (no claim)"
 
@@ -290,8 +294,9 @@ def cnn28_answer(inp: Inputs) -> str:
     for (preset, device), g in ours.groupby(["preset", "device"]):
         est = mean_ci(g.test_accuracy)
         parts.append(f"{pm(est.mean, est.hi - est.mean if est.has_interval else None)} test accuracy over {len(g)} "
-                     f"seed(s) at preset {preset} on {device} ({g.device_name.iloc[0]}), {g.fit_seconds.median():.0f} s "
-                     f"of training per seed, {int(g.params.iloc[0]):,} parameters")
+                     f"seed(s) at preset {preset} on {device} ({g.device_name.iloc[0]}), "
+                     f"{timed(g.fit_seconds.median(), 0, shared(g).any())} s of training per seed, "
+                     f"{int(g.params.iloc[0]):,} parameters")
     alex = inp.ok[inp.ok.pipeline == "alexnet"]
     if len(alex):
         top = alex.loc[alex.test_accuracy.idxmax()]

@@ -47,8 +47,9 @@ def flag(frame: pd.DataFrame, column: str, default=None) -> pd.Series:
 
 
 SHARED = "‡"  # marks a time taken while other tasks of the grid ran on the same host (``concurrency`` > 1)
-SHARED_NOTE = (f"{SHARED}: timed while other tasks of the grid shared its host (`--jobs` above 1 or `--scheduler`; "
-               "the rows' `concurrency` column): not comparable with serial times, and never ranked against them.")
+SHARED_WHY = ("timed while other tasks of the grid shared its host (`--jobs` above 1 or `--scheduler`; the rows' "
+              "`concurrency` column): not comparable with serial times, and never ranked against them")
+SHARED_NOTE = f"{SHARED}: {SHARED_WHY}."
 
 
 def shared(frame: pd.DataFrame) -> pd.Series:
