@@ -27,7 +27,7 @@ from pipelines.data import DataError, load  # noqa: E402
 from pipelines.grid import run_pipeline  # noqa: E402
 from pipelines.report.inputs import load_inputs  # noqa: E402
 from pipelines.report.sections import pairings, reach_rows, time_to_accuracy_figures  # noqa: E402
-from pipelines.results import atomic_write_text, provenance  # noqa: E402
+from pipelines.results import atomic_write_text  # noqa: E402
 
 HANDCRAFTED, LEARNED = "hog_kernel_svm", "cnn28"
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         for name in (HANDCRAFTED, LEARNED):
             ctx = dataclasses.replace(base, seed=seed, device=select_device(False) if name == HANDCRAFTED else device)
-            run_pipeline(name, data, ctx, provenance())
+            run_pipeline(name, data, ctx)
     inp = load_inputs(args.results_dir, data.name)
     pairs = pairings(inp)
     rows = [r for r in reach_rows(inp, pairs)
