@@ -6,7 +6,7 @@ verdict (or answer, where it makes no claim) side by side.
     python bench/grid_speedup.py --experiments features epochs --jobs 2 --preset smoke
 
 Run nothing else meanwhile: the serial call's times are the reference. Output: the table printed, and
-``results/bench/grid_speedup.json`` (atomic). Measured figures are in the README ("Running the grid").
+``results/bench/grid_speedup.json`` (atomic; ``--out``). Measured figures are in the README ("Running the grid").
 """
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="cpu", choices=["smoke", "cpu"], help="experiment size (default cpu)")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "results" / "bench" / "grid",
                         help="where the two results folders go (default results/bench/grid/)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "grid_speedup.json",
+                        help="the summary written (default results/bench/grid_speedup.json)")
     args = parser.parse_args(argv)
     if args.jobs < 2:
         parser.error("--jobs must be 2 or more (the serial call is always made)")
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
         print(f"\n{n}:\n  --jobs 1: {serial[n]['measured']}\n  --jobs {args.jobs}: {parallel[n]['measured']}")
     out = {"machine": cpu_name(), "preset": args.preset, "jobs": args.jobs, "experiments": args.experiments,
            "wall_seconds": walls, "serial": serial, "parallel": parallel, **provenance()}
-    atomic_write_text(ROOT / "results" / "bench" / "grid_speedup.json", json.dumps(out, indent=1))
+    atomic_write_text(args.out, json.dumps(out, indent=1))
     return 0
 
 
