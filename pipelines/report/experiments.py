@@ -1054,15 +1054,13 @@ def run_plans(plans: list[ExperimentPlan], ex) -> Iterator[tuple[ExperimentPlan,
                               (ex.scatter(data), n_val, plan.ctx, task, plan.key(task)),
                               gpu=needs_gpu(task.pipeline, plan.ctx)))
             owners.append((plan, i))
-    left = {id(p): len(p.pending()) for p in plans}
     for plan in plans:
-        if not left[id(plan)]:
+        if not plan.pending():
             yield plan, _finish(plan)
     for done in ex.run(tasks):
         plan, i = owners[done.index]
         plan.fill(i, done.value) if done.error is None else plan.fail(i, done.error)
-        left[id(plan)] -= 1
-        if not left[id(plan)]:
+        if not plan.pending():  # its last arm is done (a finished or failed arm is no longer an ``Arm``)
             yield plan, _finish(plan)
 
 
