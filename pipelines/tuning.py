@@ -51,12 +51,15 @@ class Tuning:
 
 
 def pipeline_tunings() -> list[Tuning]:
-    """One tuning per registered pipeline that declares a ``grid`` (the recipes, lenet and alexnet, do not)."""
+    """One tuning per registered pipeline that declares a ``grid`` (the recipes, lenet and alexnet, do not),
+    then one per entry of its ``more_grids``."""
     out = []
     for name, entry in REGISTRY.items():
         cls = entry.load().__class__
         if cls.grid:
             out.append(Tuning(name, name, dict(cls.grid), {"n_train": cls.tune_n_train}))
+        out += [Tuning(f"{name}-{suffix}", name, dict(grid), dict(fixed))
+                for suffix, (grid, fixed) in cls.more_grids.items()]
     return out
 
 

@@ -18,7 +18,7 @@ from pipelines.report.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, deci
 from pipelines.report.experiments import EXPERIMENTS
 from pipelines.report.stats import Estimate, difference, mean_ci, slope
 from pipelines.results import COLUMNS, provenance
-from pipelines.tuning import chosen, pipeline_tunings
+from pipelines.tuning import as_json, chosen, pipeline_tunings
 
 # --- statistics --------------------------------------------------------------------------------------------
 
@@ -266,8 +266,8 @@ def test_validation_split_is_fixed_stratified_and_inside_the_training_set():
 def test_cpu_presets_hold_the_stored_validation_choice(tuning):
     stored = json.loads(tuning.path.read_text())
     cfg = REGISTRY[tuning.pipeline].load().config("cpu")
-    assert stored["grid"] == {k: list(v) for k, v in tuning.grid.items()}
-    assert {k: getattr(cfg, k) for k in tuning.grid} == stored["choice"]
+    assert stored["grid"] == as_json(tuning.grid)
+    assert as_json({k: getattr(cfg, k) for k in tuning.grid}) == stored["choice"]
     best = max(p["validation_accuracy"] for p in stored["points"])
     assert any(p["validation_accuracy"] == best and all(p[k] == v for k, v in stored["choice"].items())
                for p in stored["points"])

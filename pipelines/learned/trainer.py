@@ -58,6 +58,7 @@ class TrainConfig:
     train_score_max: int = TRAIN_SCORE_MAX  # training images scored in eval mode after training (train accuracy)
     model_kwargs: tuple = ()          # e.g. (("activation", "relu"),)
     augment: bool = False             # random horizontal flips and 2-pixel shifted crops
+    erase: float = 0.0                # with ``augment``: share of training images given one random erasure
     schedule: str = "constant"        # "constant" or "onecycle" (SCHEDULES)
     label_smoothing: float = 0.0
     nesterov: bool = False
@@ -96,10 +97,11 @@ def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(x_uint8: torch.Tensor, gen: torch.Generator, erase: float = 0.0) -> torch.Tensor:
     """Each image its own random horizontal flip and its own crop of the 2-pixel zero-padded image, drawn
-    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync. Takes and
-    returns (n, c, h, w), or grey (n, h, w)."""
+    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync. With ``erase``,
+    that share of the images also gets one random erasure (``random_erase``). Takes and returns (n, c, h, w),
+    or grey (n, h, w)."""
     x4 = x_uint8.unsqueeze(1) if x_uint8.ndim == 3 else x_uint8
     n, c, h, w = x4.shape
     dev = x4.device
@@ -110,7 +112,34 @@ def augment(x_uint8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
     out = x[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
             rows, cols]
+    if erase:
+        out = random_erase(out, gen, erase)
     return out[:, 0] if x_uint8.ndim == 3 else out
+
+
+ERASE_AREA = (0.02, 0.4)   # random erasing (Zhong et al., 2017): the rectangle's share of the image ...
+ERASE_RATIO = (0.3, 3.3)   # ... and its height / width, drawn log-uniformly; the paper's defaults
+
+
+def random_erase(x_uint8: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """Random erasing (Zhong et al., 2017): each image of (n, c, h, w), with probability ``p``, has one
+    rectangle (area and aspect drawn from ``ERASE_AREA`` and ``ERASE_RATIO``, clipped to the image) replaced by
+    uniform random pixel values. Drawn from ``gen`` and applied by masks: no host sync."""
+    n, c, h, w = x_uint8.shape
+    dev = x_uint8.device
+    u = torch.rand(5, n, generator=gen, device=dev)
+    area = (ERASE_AREA[0] + (ERASE_AREA[1] - ERASE_AREA[0]) * u[0]) * h * w
+    ratio = torch.exp(math.log(ERASE_RATIO[0]) + (math.log(ERASE_RATIO[1]) - math.log(ERASE_RATIO[0])) * u[1])
+    eh = (area * ratio).sqrt().round().clamp(1, h)
+    ew = (area / ratio).sqrt().round().clamp(1, w)
+    top = ((h - eh + 1) * u[2]).floor()
+    left = ((w - ew + 1) * u[3]).floor()
+    r = torch.arange(h, device=dev)[None, :, None]
+    k = torch.arange(w, device=dev)[None, None, :]
+    mask = ((r >= top[:, None, None]) & (r < (top + eh)[:, None, None]) & (k >= left[:, None, None])
+            & (k < (left + ew)[:, None, None]) & (u[4] < p)[:, None, None])
+    noise = torch.randint(0, 256, x_uint8.shape, generator=gen, device=dev, dtype=torch.uint8)
+    return torch.where(mask[:, None], noise, x_uint8)
 
 
 def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,
@@ -244,7 +273,7 @@ class Trainer:
             if self.estimate is None:
                 self._probe(step, bs)
             idx = perm[i:i + bs]
-            xb = augment(x[idx], gen) if cfg.augment else x[idx]
+            xb = augment(x[idx], gen, cfg.erase) if cfg.augment else x[idx]
             loss, hits = train_step(model, opt, prepare(xb, cfg.image_size), y[idx], self.amp, sched,
                                     cfg.label_smoothing)
             loss_sum += loss * len(idx)
