@@ -271,6 +271,27 @@ def test_augment_gives_each_image_its_own_flip_and_crop():
     assert seen <= views and len(seen) > 10
 
 
+def test_random_erase_replaces_one_rectangle_in_the_chosen_share_of_images():
+    """p=1 erases one axis-aligned rectangle in every image (its pixels differ from the constant image, the
+    rest are untouched, its area within the bounds); p=0 changes nothing; p=0.5 about half; the same
+    generator seed gives the same images."""
+    x = torch.full((400, 1, 28, 28), 7, dtype=torch.uint8)
+    out = tr.random_erase(x, torch.Generator().manual_seed(0), 1.0)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    for img in out[:, 0]:
+        rows, cols = torch.nonzero(img != 7, as_tuple=True)
+        box = img[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        area = box.numel() / 784
+        assert tr.ERASE_AREA[0] / 2 <= area <= tr.ERASE_AREA[1] * 1.5  # rounding and clipping at the border
+        assert (box != 7).float().mean() > 0.9  # the whole box is noise (a noise pixel may draw 7)
+    assert torch.equal(tr.random_erase(x, torch.Generator().manual_seed(0), 0.0), x)
+    half = (tr.random_erase(x, torch.Generator().manual_seed(1), 0.5) != 7).flatten(1).any(1).float().mean()
+    assert 0.4 < half < 0.6
+    assert torch.equal(out, tr.random_erase(x, torch.Generator().manual_seed(0), 1.0))
+    grey = tr.augment(x[:, 0], torch.Generator().manual_seed(0), erase=1.0)  # through augment, grey in and out
+    assert grey.shape == (400, 28, 28) and ((grey != 7) & (grey != 0)).flatten(1).any(1).all()
+
+
 def test_compilation_and_checkpoint_saves_stay_out_of_training_time(tmp_path, monkeypatch):
     """A stand-in for torch.compile that takes 1.5 s at the first call, and checkpoint saves that take 0.5 s
     each: the row's compile time has the first, and training time has neither."""
