@@ -16,13 +16,13 @@ from .common import LearnedPipeline
 from .trainer import TrainConfig
 
 CPU = TrainConfig(model="cnn28", image_size=28, epochs=19, batch_size=128, lr=0.2, momentum=0.9, nesterov=True,
-                  weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, augment=True, flip_test=True,
-                  eval_batch_size=2000)
+                  weight_decay=5e-4, model_kwargs=(("dropout", 0.0),), schedule="onecycle", label_smoothing=0.1,
+                  augment=True, flip_test=True, eval_batch_size=2000)
 
 
 class Cnn28Pipeline(LearnedPipeline):
     name = "cnn28"
-    grid = {"lr": (0.05, 0.1, 0.2)}
+    grid = {"lr": (0.1, 0.2, 0.4)}
     # dropout before the classifier and random erasing, tried on the whole validation pool at the cpu
     # preset's length (written before any run of it; the first point is the network as it stood)
     more_grids = {"regularisation": ({"model_kwargs": ((("dropout", 0.5),), (("dropout", 0.0),)),
