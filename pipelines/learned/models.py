@@ -89,8 +89,9 @@ def cnn28(activation: str = "relu", dropout: float = 0.5, width: int = 24, num_c
           in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
     """A CNN that works on the 28x28 images directly (the chapter's exercise 2b): AlexNet's ingredients (ReLU,
     max pooling, dropout) plus batch norm, VGG-shaped. One 3x3 conv block at 28x28 (``width`` channels), two at
-    14x14 (2x), two at 7x7 (4x), each stage ending in 2x2 max pooling; dropout; one linear classifier on the
-    4x3x3 map (at 28x28). Most of its compute is at 14x14 and 7x7, where channels are cheap."""
+    14x14 (2x), two at 7x7 (4x), each stage ending in 2x2 max pooling; dropout (the ``cnn28`` pipeline's preset
+    turns it off, its choice on validation); one linear classifier on the 4x3x3 map (at 28x28). Most of its
+    compute is at 14x14 and 7x7, where channels are cheap."""
     act, w = ACTIVATIONS[activation], width
     features = nn.Sequential(
         *conv_bn(in_channels, w, act), nn.MaxPool2d(2, 2),

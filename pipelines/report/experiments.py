@@ -91,6 +91,13 @@ def recipe_of(pipeline: str, preset: str):
     return REGISTRY[pipeline].load().config(size_name(preset))
 
 
+def preset_model_kwargs(pipeline: str, **kwargs) -> tuple:
+    """The network arguments of ``pipeline``'s ``cpu`` preset with ``kwargs`` set over them (sorted pairs): an
+    arm that switches one thing of the pipeline's network keeps the rest of it (``cnn28``'s preset has no
+    dropout, its network's default has)."""
+    return tuple(sorted({**dict(REGISTRY[pipeline].load().config("cpu").model_kwargs), **kwargs}.items()))
+
+
 def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int, n_train: int, **overrides) -> dict:
     """One pipeline run on a seeded subset of the pool, as the runner would run it, scored on the validation
     and the test images; a diverged network scores chance on both."""
@@ -332,7 +339,8 @@ class Activation(Experiment):
     def tunings(self):
         size = self.sizes["cpu"]
         return [Tuning(f"activation-{m}-{a}", m, {"lr": self.lr_grid},
-                       {"n_train": size.n_train, "epochs": size.epochs, "model_kwargs": (("activation", a),)})
+                       {"n_train": size.n_train, "epochs": size.epochs,
+                        "model_kwargs": preset_model_kwargs(m, activation=a)})
                 for m in arms_of("learned") for a in self.activations]
 
     def plan(self, view, ctx, size, seeds):
