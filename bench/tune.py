@@ -25,6 +25,14 @@ from pipelines.report.experiments import experiment_tunings  # noqa: E402
 from pipelines.tuning import pipeline_tunings, run_tuning  # noqa: E402
 
 
+def setting(value) -> str:
+    """A grid value as the table shows it: network arguments (pairs, read back from JSON as lists) as
+    ``name=value``, anything else as itself."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value):
+        return ", ".join(f"{k}={v}" for k, v in value) or "defaults"
+    return str(value)
+
+
 def summary(tunings) -> str:
     """One line per stored grid: training images, every point's validation accuracy, the choice, the time."""
     lines = ["| grid | trained on | validation accuracy per point | choice | seconds |", "|---|---|---|---|---|"]
@@ -33,12 +41,12 @@ def summary(tunings) -> str:
             lines.append(f"| `{t.name}` | – | not run yet | – | – |")
             continue
         stored = json.loads(t.path.read_text())
-        points = "; ".join(" ".join(f"{k} {p[k]}" for k in stored["grid"]) + f": {p['validation_accuracy']:.4f}"
-                           for p in stored["points"])
-        choice = ", ".join(f"{k} {v}" for k, v in stored["choice"].items())
+        points = "; ".join(" ".join(f"{k} {setting(p[k])}" for k in stored["grid"])
+                           + f": {p['validation_accuracy']:.4f}" for p in stored["points"])
+        choice = ", ".join(f"{k} {setting(v)}" for k, v in stored["choice"].items())
         seconds = sum(p["seconds"] for p in stored["points"])
-        lines.append(f"| `{t.name}` | {stored['fixed'].get('n_train', 'all'):,} images | {points} | **{choice}** "
-                     f"| {seconds:,.0f} |")
+        n_train = stored["fixed"].get("n_train") or stored["validation"]["fit_pool_images"]  # None: the whole pool
+        lines.append(f"| `{t.name}` | {n_train:,} images | {points} | **{choice}** | {seconds:,.0f} |")
     return "\n".join(lines)
 
 
