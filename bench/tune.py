@@ -1,6 +1,6 @@
 """Choose every tuned setting on the validation split and store it under ``results/tuning/`` (PROTOCOL.md).
 
-    python bench/tune.py                          # every grid, in order (about 25 min on 2 cores)
+    python bench/tune.py                          # every grid, in order (each one's seconds: the README)
     python bench/tune.py --only hog_svm cnn28     # some of them
     python bench/tune.py --list                   # the grids
     python bench/tune.py --summary                # the stored choices, as a markdown table
@@ -25,12 +25,12 @@ from pipelines.report.experiments import experiment_tunings  # noqa: E402
 from pipelines.tuning import pipeline_tunings, run_tuning  # noqa: E402
 
 
-def setting(value) -> str:
+def setting(field: str, value) -> str:
     """A grid value as the table shows it: network arguments (pairs, read back from JSON as lists) as
-    ``name=value``, anything else as itself."""
+    ``name=value``, anything else as ``field value``."""
     if isinstance(value, (list, tuple)) and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value):
-        return ", ".join(f"{k}={v}" for k, v in value) or "defaults"
-    return str(value)
+        return " ".join(f"{k}={v}" for k, v in value) or f"{field} defaults"
+    return f"{field} {value}"
 
 
 def summary(tunings) -> str:
@@ -41,9 +41,9 @@ def summary(tunings) -> str:
             lines.append(f"| `{t.name}` | – | not run yet | – | – |")
             continue
         stored = json.loads(t.path.read_text())
-        points = "; ".join(" ".join(f"{k} {setting(p[k])}" for k in stored["grid"])
+        points = "; ".join(" ".join(setting(k, p[k]) for k in stored["grid"])
                            + f": {p['validation_accuracy']:.4f}" for p in stored["points"])
-        choice = ", ".join(f"{k} {setting(v)}" for k, v in stored["choice"].items())
+        choice = ", ".join(setting(k, v) for k, v in stored["choice"].items())
         seconds = sum(p["seconds"] for p in stored["points"])
         n_train = stored["fixed"].get("n_train") or stored["validation"]["fit_pool_images"]  # None: the whole pool
         lines.append(f"| `{t.name}` | {n_train:,} images | {points} | **{choice}** | {seconds:,.0f} |")

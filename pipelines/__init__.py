@@ -33,7 +33,7 @@ REGISTRY: dict[str, Entry] = {
                          "pipelines.handcrafted.sift:SiftFisher"),
     "lenet": Entry("learned", "d2l LeNet-5: sigmoid, average pooling, SGD lr 0.9, 28x28 input",
                    "pipelines.learned.lenet:LeNetPipeline"),
-    "cnn28": Entry("learned", "a CNN on the 28x28 images: ReLU, max-pool, dropout, flips and crops, batch norm, "
+    "cnn28": Entry("learned", "a CNN on the 28x28 images: ReLU, max-pool, flips and crops, batch norm, "
                    "one-cycle SGD", "pipelines.learned.cnn28:Cnn28Pipeline"),
     "alexnet": Entry("learned", "d2l AlexNet: 224x224 upsampled input, ReLU, dropout, SGD lr 0.01, batch 128",
                      "pipelines.learned.alexnet:AlexNetPipeline"),

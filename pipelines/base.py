@@ -130,9 +130,9 @@ class Pipeline:
     ``grid`` lists the settings chosen on the validation split (``bench/tune.py``, PROTOCOL.md): each field
     and its candidates, tried on ``tune_n_train`` of the validation split's training images from the ``cpu``
     preset; the ``cpu`` preset holds the winners (a test checks it against ``results/tuning/NAME.json``).
-    ``more_grids`` are further grids, each tried on its own from the ``cpu`` preset as it stands (``grid``'s
-    fields at their choice): a name suffix -> (fields and candidates, fixed fields); stored as
-    ``NAME-SUFFIX.json``."""
+    ``more_grids`` are further grids, each tried on its own before ``grid`` (``bench/tune.py`` runs them in
+    that order) from the ``cpu`` preset as it stands: a name suffix -> (fields and candidates, fixed fields);
+    stored as ``NAME-SUFFIX.json``."""
     Config: ClassVar[type]
     presets: ClassVar[dict[str, Any]]
     runs_on_accelerator: ClassVar[bool] = False

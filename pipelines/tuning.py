@@ -6,7 +6,7 @@ the training set, scoring the held-out validation images), one seed; the choice 
 validation accuracy, the first in grid order on a tie. The grid, every point's score and the choice are
 written to ``results/tuning/NAME.json``, which the presets and experiments read or are checked against.
 
-    python bench/tune.py                 # every grid (about 25 min on the 2-core dev machine)
+    python bench/tune.py                 # every grid (each one's seconds: the README)
     python bench/tune.py --only hog_svm  # one
 """
 from __future__ import annotations
@@ -52,14 +52,14 @@ class Tuning:
 
 def pipeline_tunings() -> list[Tuning]:
     """One tuning per registered pipeline that declares a ``grid`` (the recipes, lenet and alexnet, do not),
-    then one per entry of its ``more_grids``."""
+    after one per entry of its ``more_grids`` (``cnn28``: regularisation first, then the learning rate)."""
     out = []
     for name, entry in REGISTRY.items():
         cls = entry.load().__class__
-        if cls.grid:
-            out.append(Tuning(name, name, dict(cls.grid), {"n_train": cls.tune_n_train}))
         out += [Tuning(f"{name}-{suffix}", name, dict(grid), dict(fixed))
                 for suffix, (grid, fixed) in cls.more_grids.items()]
+        if cls.grid:
+            out.append(Tuning(name, name, dict(cls.grid), {"n_train": cls.tune_n_train}))
     return out
 
 

@@ -58,7 +58,7 @@ class TrainConfig:
     train_score_max: int = TRAIN_SCORE_MAX  # training images scored in eval mode after training (train accuracy)
     model_kwargs: tuple = ()          # e.g. (("activation", "relu"),)
     augment: bool = False             # random horizontal flips and 2-pixel shifted crops
-    erase: float = 0.0                # with ``augment``: share of training images given one random erasure
+    erase: float = 0.0                # with ``augment`` (ignored without): share of images given a random erasure
     schedule: str = "constant"        # "constant" or "onecycle" (SCHEDULES)
     label_smoothing: float = 0.0
     nesterov: bool = False
@@ -123,8 +123,9 @@ ERASE_RATIO = (0.3, 3.3)   # ... and its height / width, drawn log-uniformly; th
 
 def random_erase(x_uint8: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
     """Random erasing (Zhong et al., 2017): each image of (n, c, h, w), with probability ``p``, has one
-    rectangle (area and aspect drawn from ``ERASE_AREA`` and ``ERASE_RATIO``, clipped to the image) replaced by
-    uniform random pixel values. Drawn from ``gen`` and applied by masks: no host sync."""
+    rectangle (area and aspect drawn from ``ERASE_AREA`` and ``ERASE_RATIO``, its sides clipped to the image,
+    where the paper draws again until one fits) replaced by uniform random pixel values. Drawn from ``gen`` and
+    applied by masks: no host sync."""
     n, c, h, w = x_uint8.shape
     dev = x_uint8.device
     u = torch.rand(5, n, generator=gen, device=dev)

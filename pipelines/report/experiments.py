@@ -438,7 +438,8 @@ class LeNetLadder(Experiment):
 
 
 class Ablation(Experiment):
-    """One network with one switch on and off; every other setting is its tuned ``cpu`` preset's."""
+    """One network with one switch on and off; every other setting is its tuned ``cpu`` preset's (tuned with
+    the preset's own switches: ``cnn28``'s without dropout, with augmentation)."""
     model = "cnn28"
     arms: dict[str, dict]  # label -> the switch's overrides; the first arm is the switch on
     sizes = {"smoke": ExpSize(600, (0, 1), epochs=2), "cpu": ExpSize(10_000, FAST, epochs=16)}
