@@ -67,11 +67,17 @@ def tiny_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def run_script(script: str, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a script of the project (a path from its root) as a user would; returns the completed process
+    (text mode)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
+                          cwd=ROOT, env=full_env, timeout=timeout)
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``runner.py`` as a user would; returns the completed process (text mode)."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "runner.py"), *args], capture_output=True, text=True,
-                          cwd=ROOT, env=full_env, timeout=timeout)
+    return run_script("runner.py", *args, env=env, timeout=timeout)
 
 
 def real_data_available() -> bool:

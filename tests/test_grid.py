@@ -6,7 +6,6 @@ import importlib.util
 import json
 import multiprocessing
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,10 +15,10 @@ import pandas as pd
 import pytest
 
 import runner
+from conftest import run_script
 from pipelines import grid
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.data import load_folder
-from pipelines.data import PROJECT_ROOT as ROOT
 from pipelines.report.experiments import EXPERIMENTS, plan_experiment, run_plans
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="Dask is not installed")
@@ -275,15 +274,10 @@ def test_data_dir_goes_with_one_dataset(tiny_dir, capsys):
     assert "one --dataset" in capsys.readouterr().err
 
 
-def _bench(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
-
-
 @needs_dask
 @pytest.mark.slow
 def test_bench_grid_speedup_runs_both_ways_and_writes_its_summary(tmp_path):
-    proc = _bench("grid_speedup.py", "--experiments", "anatomy", "--preset", "smoke", "--work-dir",
+    proc = run_script("bench/grid_speedup.py", "--experiments", "anatomy", "--preset", "smoke", "--work-dir",
                   str(tmp_path / "work"), "--out", str(tmp_path / "out.json"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads((tmp_path / "out.json").read_text())
@@ -293,7 +287,7 @@ def test_bench_grid_speedup_runs_both_ways_and_writes_its_summary(tmp_path):
 
 @pytest.mark.slow
 def test_bench_time_to_accuracy_runs_through_the_grid_task(tiny_dir, tmp_path):
-    proc = _bench("time_to_accuracy.py", "--preset", "smoke", "--data-dir", str(tiny_dir), "--results-dir",
+    proc = run_script("bench/time_to_accuracy.py", "--preset", "smoke", "--data-dir", str(tiny_dir), "--results-dir",
                   str(tmp_path))
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     rows = pd.read_csv(tmp_path / "summary.csv")

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, bars
+from conftest import ROOT, bars, run_script
 from pipelines import REGISTRY
 from pipelines.data import VALIDATION_SEED, VALIDATION_SIZE, Dataset, validation_split
 from pipelines.report import claims
 from pipelines.report.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, decide
-from pipelines.report.experiments import EXPERIMENTS
+from pipelines.report.experiments import EXPERIMENTS, experiment_tunings
 from pipelines.report.stats import Estimate, difference, mean_ci, slope
 from pipelines.results import COLUMNS, provenance
 from pipelines.tuning import as_json, chosen, pipeline_tunings
@@ -354,12 +352,10 @@ def test_the_batch_experiments_recipe_batch_run_serves_both_learning_rate_rules(
 def test_tuning_summary_names_every_stored_grid_and_its_training_size():
     """``bench/tune.py --summary``: one row per grid, the whole pool's size where a grid trains on all of it,
     network arguments written as name=value."""
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "tune.py"), "--summary"], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)
+    out = run_script("bench/tune.py", "--summary", timeout=120)
     assert out.returncode == 0, out.stderr
     rows = {line.split("|")[1].strip(" `"): line for line in out.stdout.splitlines()[2:]}
-    assert set(rows) == {t.name for t in pipeline_tunings()} | {t.name for e in EXPERIMENTS.values()
-                                                                for t in e.tunings()}
+    assert set(rows) == {t.name for t in pipeline_tunings() + experiment_tunings()}
     pool = json.loads((ROOT / "results" / "tuning" / "cnn28-regularisation.json").read_text())
     assert f"{pool['validation']['fit_pool_images']:,} images" in rows["cnn28-regularisation"]
     assert "dropout=0.0" in rows["cnn28-regularisation"]
