@@ -19,7 +19,7 @@ import dataclasses
 from .common import LearnedPipeline
 from .trainer import TrainConfig
 
-CPU = TrainConfig(model="cnn28", image_size=28, epochs=19, batch_size=128, lr=0.2, momentum=0.9, nesterov=True,
+CPU = TrainConfig(model="cnn28", image_size=28, epochs=19, batch_size=128, lr=0.1, momentum=0.9, nesterov=True,
                   weight_decay=5e-4, model_kwargs=(("dropout", 0.0),), schedule="onecycle", label_smoothing=0.1,
                   augment=True, flip_test=True, eval_batch_size=2000)
 
