@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT, bars
+from conftest import ROOT, bars, run_script
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.learned import trainer as tr
 from pipelines.learned.checkpoints import CheckpointError
@@ -232,6 +232,15 @@ def test_ddp_gloo_two_processes(tmp_path):
     curve = json.loads((out / "runs.jsonl").read_text())["curve"]  # time to accuracy, recorded by rank 0
     assert [p["epoch"] for p in curve] == list(range(1, int(frame.epochs[0]) + 1))
     assert curve[-1]["test_accuracy"] == pytest.approx(frame.test_accuracy[0], abs=1e-4)
+
+
+def test_eval_batch_bench_times_each_size_and_refuses_a_handcrafted_pipeline():
+    proc = run_script("bench/eval_batch.py", "--preset", "smoke", "--sizes", "500", "64", "--rounds", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [line.split(":")[0] for line in proc.stdout.splitlines()[1:]] == ["eval batch   500", "eval batch    64"]
+    bad = run_script("bench/eval_batch.py", "--pipeline", "hog_svm", timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "learned pipeline" in bad.stderr
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
