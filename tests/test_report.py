@@ -243,7 +243,6 @@ def test_roofline_traffic_is_exact_and_grows_with_the_batch_only_for_weights():
 
 
 def test_roofline_answer_names_the_layers_below_the_ridge():
-    import pandas as pd
     from pipelines.report.experiments import EXPERIMENTS, layer_names
     from pipelines.learned.anatomy import layer_traffic
     rows = [{**r, "bound": ("memory" if r["intensity"] < 10 else "compute") if r["flops"] else "–"}

@@ -21,7 +21,7 @@ from .trainer import TrainConfig
 
 CPU = TrainConfig(model="cnn28", image_size=28, epochs=19, batch_size=128, lr=0.1, momentum=0.9, nesterov=True,
                   weight_decay=5e-4, model_kwargs=(("dropout", 0.0),), schedule="onecycle", label_smoothing=0.1,
-                  augment=True, flip_test=True, eval_batch_size=128)  # the fastest here (bench/eval_batch.py)
+                  augment=True, flip_test=True, eval_batch_size=128)  # fastest on 2 cores: results/bench/eval_batch.txt
 
 
 class Cnn28Pipeline(LearnedPipeline):

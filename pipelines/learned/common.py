@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import distributed as dist
 from ..base import Outcome, Pipeline, RunContext
