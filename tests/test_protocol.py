@@ -336,6 +336,16 @@ def test_a_cheaper_alexnet_keeps_accuracy_only_where_shown():
     assert at_chance[0] is None and "chance" in at_chance[1]
 
 
+def test_the_cheaper_alexnet_section_states_chance_from_the_accuracy_rows(tmp_path):
+    from types import SimpleNamespace
+    exp = EXPERIMENTS["simpler_alexnet"]
+    rows = cost_rows([0.85, 0.86, 0.855], {p: [0.001, 0.0, 0.002] for p in list(exp.points)[1:]})
+    rows = [{**r, "validation_accuracy": r["test_accuracy"]} if "test_accuracy" in r else r for r in rows]
+    assert "n_classes" not in rows[0]  # the cost rows come first and have no classes
+    body = exp.body(SimpleNamespace(figures=tmp_path), payload("simpler_alexnet", rows, budget=15.0, n_eval=1000))
+    assert "Chance is 0.1." in body
+
+
 def test_the_batch_experiments_recipe_batch_run_serves_both_learning_rate_rules():
     exp = EXPERIMENTS["batch"]
     grid = exp.grid("cnn28", "cpu")

@@ -901,7 +901,7 @@ class SimplerAlexNet(Experiment):
         return (f"![cheaper AlexNet](figures/{path.name})\n\n{table}\n\nEvery point trains with the chapter's "
                 f"recipe (SGD lr 0.01, batch 128, dropout 0.5) on the bilinearly upsampled images, scored on "
                 f"{fmt(cfg['n_eval'] or 0)} test images; a time-budget run stops after {cfg['budget']:g} s of "
-                f"training (its rows are marked truncated). Chance is {1 / rows.n_classes.iloc[0]:.2g}.{scope} **Answer:** "
+                f"training (its rows are marked truncated). Chance is {1 / rows.n_classes.dropna().iloc[0]:.2g}.{scope} **Answer:** "
                 f"{self.answer(exp)}.")
 
 
