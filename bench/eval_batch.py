@@ -38,8 +38,9 @@ def main() -> int:
     cfg = get(args.pipeline).config(args.preset)
     import torch
     device = torch.device("cpu")
-    x = tr.images_tensor(load().x_test, device)
-    model = tr.build_model(cfg, device, x, 10)
+    data = load()
+    x = tr.images_tensor(data.x_test, device)
+    model = tr.build_model(cfg, device, x, len(data.class_names))
     amp = tr.autocast_for(device)
     print(f"{args.pipeline} preset {args.preset} ({'image and mirror' if cfg.flip_test else 'image only'}), "
           f"{len(x):,} test images, on {cpu_name()}, torch {torch.__version__}")
