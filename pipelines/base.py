@@ -131,14 +131,15 @@ class Pipeline:
     and its candidates, tried on ``tune_n_train`` of the validation split's training images from the ``cpu``
     preset; the ``cpu`` preset holds the winners (a test checks it against ``results/tuning/NAME.json``).
     ``more_grids`` are further grids, each tried on its own before ``grid`` (``bench/tune.py`` runs them in
-    that order) from the ``cpu`` preset as it stands: a name suffix -> (fields and candidates, fixed fields);
-    stored as ``NAME-SUFFIX.json``."""
+    that order) from the ``cpu`` preset as it stands: a name suffix -> (fields and candidates, fixed fields), or
+    (..., True) for a paired grid (``Tuning.paired``: candidates taken in step, not in product); stored as
+    ``NAME-SUFFIX.json``."""
     Config: ClassVar[type]
     presets: ClassVar[dict[str, Any]]
     runs_on_accelerator: ClassVar[bool] = False
     grid: ClassVar[dict[str, tuple]] = {}
     tune_n_train: ClassVar[int | None] = 20_000
-    more_grids: ClassVar[dict[str, tuple[dict[str, tuple], dict]]] = {}
+    more_grids: ClassVar[dict[str, tuple]] = {}
 
     def config(self, preset: str):
         return self.presets[preset]

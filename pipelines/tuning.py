@@ -38,11 +38,16 @@ class TuningError(Exception):
 class Tuning:
     name: str                       # results/tuning/<name>.json
     pipeline: str                   # a registry name; its cpu preset is the base of every point
-    grid: dict[str, tuple]          # field -> candidates, tried in full product
+    grid: dict[str, tuple]          # field -> candidates, tried in full product (or in step: ``paired``)
     fixed: dict = field(default_factory=dict)  # fields set at every point (n_train, epochs, model_kwargs)
+    paired: bool = False            # the i-th point takes every field's i-th candidate: designs, not a product
 
     def points(self) -> list[dict]:
         keys = list(self.grid)
+        if self.paired:
+            if len({len(v) for v in self.grid.values()}) > 1:
+                raise ValueError(f"tuning {self.name}: a paired grid needs as many candidates for every field")
+            return [dict(zip(keys, values)) for values in zip(*(self.grid[k] for k in keys))]
         return [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))]
 
     @property
@@ -52,12 +57,13 @@ class Tuning:
 
 def pipeline_tunings() -> list[Tuning]:
     """One tuning per registered pipeline that declares a ``grid`` (the recipes, lenet and alexnet, do not),
-    after one per entry of its ``more_grids`` (``cnn28``: regularisation first, then the learning rate)."""
+    after one per entry of its ``more_grids`` (``cnn28``: regularisation, then the 28x28 block's width, then the
+    learning rate). Where two grids of a pipeline set the same field, the later one's choice stands."""
     out = []
     for name, entry in REGISTRY.items():
         cls = entry.load().__class__
-        out += [Tuning(f"{name}-{suffix}", name, dict(grid), dict(fixed))
-                for suffix, (grid, fixed) in cls.more_grids.items()]
+        out += [Tuning(f"{name}-{suffix}", name, dict(grid), dict(fixed), *paired)
+                for suffix, (grid, fixed, *paired) in cls.more_grids.items()]
         if cls.grid:
             out.append(Tuning(name, name, dict(cls.grid), {"n_train": cls.tune_n_train}))
     return out
@@ -83,6 +89,7 @@ def run_tuning(t: Tuning, data: Dataset, ctx: RunContext, log=print) -> dict:
     best = max(range(len(rows)), key=lambda i: (rows[i]["validation_accuracy"], -i))
     payload = {"tuning": t.name, "pipeline": t.pipeline, "grid": t.grid, "fixed": t.fixed,
                "rule": "highest validation accuracy, first in grid order on a tie",
+               **({"paired": True} if t.paired else {}),
                "validation": {"dataset": data.name, "fit_pool_images": len(val.x_train), "validation_images":
                               len(val.x_test), "split_seed": VALIDATION_SEED, "run_seed": TUNING_SEED},
                "choice": {k: rows[best][k] for k in t.grid}, "points": rows, "device": ctx.device.kind,

@@ -2,6 +2,7 @@
 verdict for every claim (edge cases included), the validation split, stored tuning choices, provenance."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from pipelines.report.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, deci
 from pipelines.report.experiments import EXPERIMENTS, experiment_tunings
 from pipelines.report.stats import Estimate, difference, mean_ci, slope
 from pipelines.results import COLUMNS, provenance
-from pipelines.tuning import as_json, chosen, pipeline_tunings
+from pipelines.tuning import Tuning, as_json, chosen, pipeline_tunings
 
 # --- statistics --------------------------------------------------------------------------------------------
 
@@ -267,10 +268,22 @@ def test_cpu_presets_hold_the_stored_validation_choice(tuning):
     stored = json.loads(tuning.path.read_text())
     cfg = REGISTRY[tuning.pipeline].load().config("cpu")
     assert stored["grid"] == as_json(tuning.grid)
-    assert as_json({k: getattr(cfg, k) for k in tuning.grid}) == stored["choice"]
+    assert stored.get("paired", False) == tuning.paired
+    order = pipeline_tunings()
+    later = {k for t in order[order.index(tuning) + 1:] if t.pipeline == tuning.pipeline for k in t.grid}
+    held = [k for k in tuning.grid if k not in later]  # a later grid of the same pipeline chose the others again
+    assert as_json({k: getattr(cfg, k) for k in held}) == {k: stored["choice"][k] for k in held}
     best = max(p["validation_accuracy"] for p in stored["points"])
     assert any(p["validation_accuracy"] == best and all(p[k] == v for k, v in stored["choice"].items())
                for p in stored["points"])
+
+
+def test_a_paired_grid_takes_its_candidates_in_step():
+    t = Tuning("x", "cnn28", {"epochs": (19, 26), "lr": (0.1, 0.2)}, paired=True)
+    assert t.points() == [{"epochs": 19, "lr": 0.1}, {"epochs": 26, "lr": 0.2}]
+    assert len(dataclasses.replace(t, paired=False).points()) == 4
+    with pytest.raises(ValueError, match="as many candidates"):
+        Tuning("x", "cnn28", {"epochs": (19, 26), "lr": (0.1,)}, paired=True).points()
 
 
 def test_every_experiment_tuning_is_stored():

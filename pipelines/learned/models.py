@@ -86,16 +86,18 @@ def conv_bn(cin: int, cout: int, act) -> list[nn.Module]:
 
 
 def cnn28(activation: str = "relu", dropout: float = 0.5, width: int = 24, num_classes: int = 10,
-          in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
+          in_channels: int = 1, image_size: int = 28, stem: int | None = None) -> nn.Sequential:
     """A CNN that works on the 28x28 images directly (the chapter's exercise 2b): AlexNet's ingredients (ReLU,
-    max pooling, dropout) plus batch norm, VGG-shaped. One 3x3 conv block at 28x28 (``width`` channels), two at
-    14x14 (2x), two at 7x7 (4x), each stage ending in 2x2 max pooling; dropout (the ``cnn28`` pipeline's preset
-    turns it off, its choice on validation); one linear classifier on the 4x3x3 map (at 28x28). Most of its
-    compute is at 14x14 and 7x7, where channels are cheap."""
+    max pooling, dropout) plus batch norm, VGG-shaped. One 3x3 conv block at 28x28 (``stem`` channels, default
+    ``width``), two at 14x14 (2x ``width``), two at 7x7 (4x), each stage ending in 2x2 max pooling; dropout (the
+    ``cnn28`` pipeline's preset turns it off, its choice on validation); one linear classifier on the 4x3x3 map
+    (at 28x28). Most of its compute is at 14x14 and 7x7, where channels are cheap; a narrower ``stem`` makes
+    the 28x28 block cheaper still (on a CPU its batch norm is the slowest layer: ``bench/cnn28_layers.py``)."""
     act, w = ACTIVATIONS[activation], width
+    s = stem or w
     features = nn.Sequential(
-        *conv_bn(in_channels, w, act), nn.MaxPool2d(2, 2),
-        *conv_bn(w, 2 * w, act), *conv_bn(2 * w, 2 * w, act), nn.MaxPool2d(2, 2),
+        *conv_bn(in_channels, s, act), nn.MaxPool2d(2, 2),
+        *conv_bn(s, 2 * w, act), *conv_bn(2 * w, 2 * w, act), nn.MaxPool2d(2, 2),
         *conv_bn(2 * w, 4 * w, act), *conv_bn(4 * w, 4 * w, act), nn.MaxPool2d(2, 2),
         nn.Flatten())
     return xavier_init(nn.Sequential(
