@@ -21,7 +21,7 @@ from conftest import ROOT, bars, run_script
 from pipelines.base import DeviceInfo, RunContext
 from pipelines.learned import trainer as tr
 from pipelines.learned.checkpoints import CheckpointError
-from pipelines.learned.models import Standardize, alexnet, lenet
+from pipelines.learned.models import Standardize, alexnet, cnn28, lenet
 
 # (layer class, output shape) after each layer, as in d2l's tables for LeNet (7.6) and AlexNet (8.1).
 LENET_TABLE = [("Conv2d", (6, 28, 28)), ("Sigmoid", (6, 28, 28)), ("AvgPool2d", (6, 14, 14)),
@@ -241,6 +241,24 @@ def test_eval_batch_bench_times_each_size_and_refuses_a_handcrafted_pipeline():
     bad = run_script("bench/eval_batch.py", "--pipeline", "hog_svm", timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "learned pipeline" in bad.stderr
+
+
+def test_cnn28_stem_sets_the_28x28_block_alone():
+    convs = [m for m in cnn28(stem=16).modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs[:3]] == [(1, 16), (16, 48), (48, 48)]
+    assert repr(cnn28()) == repr(cnn28(stem=24))  # the default is the width: the network as it was
+    assert cnn28(stem=16)(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_layers_bench_times_each_stem_and_names_the_slowest_operations():
+    proc = run_script("bench/cnn28_layers.py", "--preset", "smoke", "--stems", "16", "8", "--steps", "2",
+                      "--rounds", "1", "--top", "3", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    heads = [line for line in proc.stdout.splitlines() if line.startswith("stem")]
+    assert [h.split(":")[0] for h in heads] == ["stem  16", "stem   8"] and all("img/s" in h for h in heads)
+    assert sum(line.startswith("  ") and "aten::" in line for line in proc.stdout.splitlines()) == 6
+    bad = run_script("bench/cnn28_layers.py", "--stems", "0", timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.strip().count("\n") == 0
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
