@@ -1,7 +1,8 @@
 """Where a ``cnn28`` training step spends its time on this machine, by width of the 28x28 block (``stem``): the
-trainer's own step (augmentation, ``prepare``, ``train_step`` with the preset's optimizer and label smoothing,
-at a constant learning rate: the schedule costs nothing here) on real training images, timed for training speed and profiled by layer shape. The ``stem`` grid of
-``cnn28`` (``bench/tune.py --only cnn28-stem``) sets each design's epochs from these speeds.
+trainer's own step (augmentation, ``prepare``, ``train_step`` with the preset's optimizer and label smoothing, at
+a constant learning rate: without the schedule's per-step update) on real training images, timed for training
+speed and profiled by layer shape. The ``stem`` grid of ``cnn28`` (``bench/tune.py --only cnn28-stem``) sets each
+design's epochs from these speeds.
 
     python bench/cnn28_layers.py --rounds 5 > results/bench/cnn28_layers.txt   # stems 24 and 16, cpu preset
 

@@ -5,7 +5,7 @@ smoothing, Nesterov momentum). The shape (``models.cnn28``) was chosen by compar
 split (``bench/cnn28_design.py``, logs in ``results/tuning/cnn28-design/``). Dropout before the classifier
 (AlexNet's) and random erasing were tried on the whole validation pool, both off won
 (``python bench/tune.py --only cnn28-regularisation``, ``results/tuning/cnn28-regularisation.json``); then the
-width of the 28x28 block as two designs of equal training time, 24 channels for 19 epochs against 16 for 26
+width of the 28x28 block as two designs of one training budget, 24 channels for 19 epochs against 16 for 26
 (``--only cnn28-stem``, ``results/tuning/cnn28-stem.json``: 16 won); then the learning rate (``--only cnn28``,
 ``results/tuning/cnn28.json``). The training length is a compute budget, not a tuned setting: the most whole
 epochs of 60k images that train in 560 s on a 2-core CPU at the speed ``bench/cnn28_layers.py`` measures
@@ -37,7 +37,7 @@ class Cnn28Pipeline(LearnedPipeline):
         # preset's length (written before any run of it; the first point is the network as it stood)
         "regularisation": ({"model_kwargs": ((("dropout", 0.5),), (("dropout", 0.0),)), "erase": (0.0, 0.5)},
                            {"n_train": None}),
-        # the 28x28 block's width, as two designs of equal training time: each at the most whole epochs of 60k
+        # the 28x28 block's width, as two designs of one training budget: each at the most whole epochs of 60k
         # images that train in 560 s at the speed bench/cnn28_layers.py measured for it (2,107 and 2,792
         # images/s, results/bench/cnn28_layers.txt), so each fits the 10-minute budget with 40 s to spare
         "stem": ({"model_kwargs": ((("dropout", 0.0), ("stem", 24)), (("dropout", 0.0), ("stem", 16))),

@@ -94,7 +94,7 @@ def cnn28(activation: str = "relu", dropout: float = 0.5, width: int = 24, num_c
     (at 28x28). Most of its compute is at 14x14 and 7x7, where channels are cheap; a narrower ``stem`` makes
     the 28x28 block cheaper still (on a CPU its batch norm is the slowest layer: ``bench/cnn28_layers.py``)."""
     act, w = ACTIVATIONS[activation], width
-    s = stem or w
+    s = w if stem is None else stem
     features = nn.Sequential(
         *conv_bn(in_channels, s, act), nn.MaxPool2d(2, 2),
         *conv_bn(s, 2 * w, act), *conv_bn(2 * w, 2 * w, act), nn.MaxPool2d(2, 2),
