@@ -291,6 +291,16 @@ def test_a_paired_grid_takes_its_candidates_in_step():
         Tuning("x", "cnn28", {"epochs": (19, 26), "lr": (0.1,)}, paired=True).points()
 
 
+def test_the_dropout_arms_switch_dropout_alone_and_keep_the_presets_network():
+    cfg = REGISTRY["cnn28"].load().config("cpu")
+    exp = EXPERIMENTS["dropout"]
+    for label in exp.arms:
+        kwargs = dict(exp.overrides(label)["model_kwargs"])
+        kwargs.pop("dropout")
+        assert kwargs == {k: v for k, v in cfg.model_kwargs if k != "dropout"} and kwargs  # the preset's stem
+    assert [dict(exp.overrides(a)["model_kwargs"])["dropout"] for a in exp.arms] == [0.5, 0.0]
+
+
 def test_every_experiment_tuning_is_stored():
     for t in (t for e in EXPERIMENTS.values() for t in e.tunings()):
         assert set(chosen(t.name)) == set(t.grid)

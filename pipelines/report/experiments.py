@@ -446,8 +446,16 @@ class Ablation(Experiment):
     plot_title: str
 
     def plan(self, view, ctx, size, seeds):
-        return [arm({"arm": label}, self.model, s, size.n_train, epochs=size.epochs, **overrides)
-                for s in seeds or size.seeds for label, overrides in self.arms.items()]
+        return [arm({"arm": label}, self.model, s, size.n_train, epochs=size.epochs, **self.overrides(label))
+                for s in seeds or size.seeds for label in self.arms]
+
+    def overrides(self, label: str) -> dict:
+        """An arm's settings over the preset; a network switch keeps the preset's other network arguments
+        (``cnn28``'s width of the 28x28 block)."""
+        out = dict(self.arms[label])
+        if "model_kwargs" in out:
+            out["model_kwargs"] = preset_model_kwargs(self.model, **dict(out["model_kwargs"]))
+        return out
 
     def per_arm(self, rows: pd.DataFrame, value: str = "test_accuracy") -> tuple[dict, dict]:
         on, off = self.arms
