@@ -12,7 +12,6 @@ own time over one profiled round, with their input shapes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -25,10 +24,6 @@ from pipelines import get  # noqa: E402
 from pipelines.base import PRESETS, cpu_name  # noqa: E402
 from pipelines.data import load  # noqa: E402
 from pipelines.learned import trainer as tr  # noqa: E402
-
-
-def with_stem(cfg: tr.TrainConfig, stem: int) -> tr.TrainConfig:
-    return dataclasses.replace(cfg, model_kwargs=tuple({**dict(cfg.model_kwargs), "stem": stem}.items()))
 
 
 def main() -> int:
@@ -53,7 +48,7 @@ def main() -> int:
     print(f"cnn28 preset {args.preset}, batch {base.batch_size}, {args.steps} steps per round, "
           f"on {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     for stem in args.stems:
-        cfg = with_stem(base, stem)
+        cfg = tr.with_network(base, stem=stem)
         model = tr.build_model(cfg, device, x, len(data.class_names))
         opt = tr.make_optimizer(model, cfg)
         amp = tr.autocast_for(device)
@@ -61,9 +56,9 @@ def main() -> int:
 
         def one_round():
             for i in range(0, n, cfg.batch_size):
-                xb = tr.augment(x[i:i + cfg.batch_size], gen, cfg.erase) if cfg.augment else x[i:i + cfg.batch_size]
-                tr.train_step(model, opt, tr.prepare(xb, cfg.image_size), y[i:i + cfg.batch_size], amp, None,
-                              cfg.label_smoothing)
+                xb, yb = x[i:i + cfg.batch_size], y[i:i + cfg.batch_size]
+                xb = tr.augment(xb, gen, cfg.erase) if cfg.augment else xb
+                tr.train_step(model, opt, tr.prepare(xb, cfg.image_size), yb, amp, None, cfg.label_smoothing)
 
         one_round()  # warm-up
         times = []

@@ -274,8 +274,10 @@ def test_cpu_presets_hold_the_stored_validation_choice(tuning):
     held = [k for k in tuning.grid if not any(k in g for g in later)]  # a later grid chose the others again
     assert as_json({k: getattr(cfg, k) for k in held}) == {k: stored["choice"][k] for k in held}
     if "model_kwargs" in tuning.grid and "model_kwargs" not in held:  # ... but only the network arguments it varies
-        varied = {name for g in later for cands in [[dict(c) for c in g.get("model_kwargs", ())]]
-                  for name in {n for c in cands for n in c} if len({c.get(name) for c in cands}) > 1}
+        varied = set()
+        for grid in later:
+            cands = [dict(c) for c in grid.get("model_kwargs", ())]
+            varied |= {name for c in cands for name in c if len({d.get(name) for d in cands}) > 1}
         now = as_json(dict(cfg.model_kwargs))
         assert all(now.get(name) == value for name, value in stored["choice"]["model_kwargs"] if name not in varied)
     best = max(p["validation_accuracy"] for p in stored["points"])

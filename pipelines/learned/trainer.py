@@ -20,7 +20,7 @@ import inspect
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -141,6 +141,11 @@ def random_erase(x_uint8: torch.Tensor, gen: torch.Generator, p: float) -> torch
             & (k < (left + ew)[:, None, None]) & (u[4] < p)[:, None, None])
     noise = torch.randint(0, 256, x_uint8.shape, generator=gen, device=dev, dtype=torch.uint8)
     return torch.where(mask[:, None], noise, x_uint8)
+
+
+def with_network(cfg: TrainConfig, **kwargs) -> TrainConfig:
+    """``cfg`` with ``kwargs`` set over its network arguments (sorted pairs): the rest of the network is kept."""
+    return replace(cfg, model_kwargs=tuple(sorted({**dict(cfg.model_kwargs), **kwargs}.items())))
 
 
 def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,

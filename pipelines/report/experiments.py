@@ -95,7 +95,8 @@ def preset_model_kwargs(pipeline: str, **kwargs) -> tuple:
     """The network arguments of ``pipeline``'s ``cpu`` preset with ``kwargs`` set over them (sorted pairs): an
     arm that switches one thing of the pipeline's network keeps the rest of it (``cnn28``'s preset has no
     dropout, its network's default has)."""
-    return tuple(sorted({**dict(REGISTRY[pipeline].load().config("cpu").model_kwargs), **kwargs}.items()))
+    from ..learned.trainer import with_network
+    return with_network(REGISTRY[pipeline].load().config("cpu"), **kwargs).model_kwargs
 
 
 def run_arm(view: tuple[Dataset, int], ctx: RunContext, pipeline: str, seed: int, n_train: int, **overrides) -> dict:
