@@ -25,7 +25,8 @@ from pipelines.base import PRESETS, DeviceError, DeviceInfo, RunContext, select_
 from pipelines.data import DEFAULT_DATASET, DataError, Dataset
 from pipelines.sources import DATASETS, open_dataset
 from pipelines.report.experiments import EXPERIMENTS
-from pipelines.results import ResultRow, ResultsError, has_ok_row, read_summary
+from pipelines.report.inputs import ok_rows
+from pipelines.results import KEY, ResultRow, ResultsError, read_summary
 
 SHOWN = ["dataset", "pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
@@ -134,13 +135,19 @@ def planned_runs(names: list[str], ctx: RunContext, seeds: list[int]) -> list[tu
     if distributed.world_size() > 1:
         names = [n for n in names if REGISTRY[n].family == "learned"]
     devices, plan = {n: grid.device_of(n, ctx) for n in names}, []
+    done = ok_rows(ctx.results_dir, names, ctx.dataset, ctx.preset) if ctx.resume else {}
     for seed in seeds:
         for name in names:
             sctx = dataclasses.replace(ctx, seed=seed)
-            if ctx.resume and has_ok_row(ctx.results_dir / "summary.csv", sctx.key(name, devices[name].kind)):
-                print(f"[{name}] skipped: an ok row for {ctx.dataset}, preset {ctx.preset}, {devices[name].kind}, "
-                      f"seed {seed} exists (--resume)")
+            key = sctx.key(name, devices[name].kind)
+            changed = done.get(tuple(str(key[k]) for k in KEY))
+            what = f"an ok row for {ctx.dataset}, preset {ctx.preset}, {devices[name].kind}, seed {seed}"
+            if changed == "":
+                print(f"[{name}] skipped: {what} exists (--resume)")
                 continue
+            if changed:  # from scratch: its checkpoint, if any, is of that other configuration
+                print(f"[{name}] run again: {what} was made with another configuration ({changed})")
+                sctx = dataclasses.replace(sctx, resume=False)
             plan.append((name, sctx))
     return plan
 

@@ -5,6 +5,7 @@ named instances of it, and ``run(data, config, ctx) -> Outcome``. The runner kno
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import random
@@ -22,6 +23,19 @@ from .results import dataset_dir
 
 PRESETS = ("smoke", "cpu", "paper")
 TRAIN_SCORE_MAX = 10_000  # training accuracy (eval mode) is measured on at most this many training images
+SPEED_ONLY = "speed_only"  # metadata of a config field that changes how fast a run goes, never what it measures
+
+
+def speed_only(default):
+    """A config field that sets only speed (cores, evaluation batch): records that differ in it describe the
+    same run (``speed_fields``)."""
+    return field(default=default, metadata={SPEED_ONLY: True})
+
+
+def speed_fields(config_class) -> set[str]:
+    """The ``speed_only`` fields of a config class: what comparisons of a stored configuration with today's
+    (stale files, set-aside rows, checkpoints) pass over."""
+    return {f.name for f in dataclasses.fields(config_class) if f.metadata.get(SPEED_ONLY)}
 
 
 @dataclass(frozen=True)

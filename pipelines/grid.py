@@ -35,6 +35,7 @@ from . import REGISTRY, distributed
 from .base import DeviceError, DeviceInfo, RunContext, seed_everything, select_device
 from .data import Dataset
 from .results import ResultRow, append_run, provenance, save_predictions, upsert
+from .tuning import config_record
 
 CLUSTER_EXTRA = "pip install -e '.[cluster]'"  # what installs Dask (pyproject.toml's ``cluster`` extra)
 CONNECT_TIMEOUT = "20s"  # how long ``--scheduler`` waits for the scheduler to answer
@@ -372,7 +373,7 @@ def fill_row(row: ResultRow, outcome) -> None:
 
 def record(ctx: RunContext, row: ResultRow, cfg, source: str, outcome) -> None:
     """Upsert the summary row, append the history line, keep the predictions for the report."""
-    config = {"pipeline": dataclasses.asdict(cfg) if cfg is not None else None, "preset": ctx.preset, "seed": ctx.seed,
+    config = {"pipeline": config_record(cfg) if cfg is not None else None, "preset": ctx.preset, "seed": ctx.seed,
               "time_budget": ctx.time_budget, "compile": ctx.compile, "data_source": source}
     upsert(ctx.results_dir / "summary.csv", row)
     append_run(ctx.results_dir / "runs.jsonl", row, config, outcome.curve if outcome is not None else None)

@@ -205,15 +205,6 @@ def key_of(row) -> dict:
     return {k: get(k) for k in KEY}
 
 
-def has_ok_row(path: Path, key: dict) -> bool:
-    """Whether ``summary.csv`` holds an ``ok`` row with this key (every ``KEY`` field)."""
-    frame = read_summary(path)
-    if not len(frame):
-        return False
-    hit = (frame[KEY].astype(str) == pd.Series({k: str(key[k]) for k in KEY})).all(axis=1) & (frame.status == "ok")
-    return bool(hit.any())
-
-
 ARTIFACT_SUFFIX = {"predictions": ".npz", "filters": ".npy"}
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import REGISTRY
-from .base import RunContext
+from .base import RunContext, speed_fields
 from .data import PROJECT_ROOT, VALIDATION_SEED, Dataset, validation_split
 from .results import atomic_write_text, provenance
 
@@ -112,31 +112,37 @@ def model_fingerprint(model: str) -> str:
     return hashlib.sha256(repr(MODELS[model]()).encode()).hexdigest()[:16]
 
 
+def config_record(cfg) -> dict:
+    """A pipeline's configuration as JSON data, with the fingerprint of its network's code where it trains one
+    (``model_source``): what result files record of what ran, and what ``changed_fields`` compares."""
+    record = as_json(dataclasses.asdict(cfg))
+    if getattr(cfg, "model", None):
+        record["model_source"] = model_fingerprint(cfg.model)
+    return record
+
+
 def presets_of(pipelines) -> dict:
-    """The ``cpu`` preset of each pipeline as JSON data, with the fingerprint of its network's code where it
-    trains one: what experiment and tuning files record of the pipelines they ran, and what ``same_preset``
-    compares today's with."""
-    out = {}
-    for name in sorted(pipelines):
-        if name not in REGISTRY:
-            continue
-        cfg = REGISTRY[name].load().config("cpu")
-        record = as_json(dataclasses.asdict(cfg))
-        if getattr(cfg, "model", None):
-            record["model_source"] = model_fingerprint(cfg.model)
-        out[name] = record
-    return out
+    """The ``config_record`` of each pipeline's ``cpu`` preset: what experiment and tuning files record of the
+    pipelines they ran, and what ``same_preset`` compares today's with."""
+    return {name: config_record(REGISTRY[name].load().config("cpu")) for name in sorted(pipelines)
+            if name in REGISTRY}
+
+
+def changed_fields(pipeline: str, stored: dict, now: dict, ignore=()) -> list[str]:
+    """The fields where a stored ``config_record`` differs from today's, except the ``ignore``d ones (a tuning's
+    grid sets those itself); fields the record has and today's configuration lacks come first. A config field
+    added since the record was written counts as equal when today's preset leaves it at its default (the
+    recorded run could not have set it otherwise). Fields that set only speed (``base.speed_only``) never differ."""
+    config_class = REGISTRY[pipeline].load().Config
+    plain = as_json({f.name: f.default for f in dataclasses.fields(config_class)})
+    ignore = {*ignore, *speed_fields(config_class)}
+    return [k for k in stored if k not in now] + [
+        k for k, v in now.items() if k not in ignore and (stored[k] != v if k in stored else v != plain.get(k))]
 
 
 def same_preset(pipeline: str, stored: dict | None, now: dict, ignore=()) -> bool:
-    """Equal field by field, except the ``ignore``d ones (a tuning's grid sets those itself); a config field
-    added since the record was written counts as equal when today's preset leaves it at its default (the
-    recorded run could not have set it otherwise)."""
-    if stored is None:
-        return False
-    plain = as_json({f.name: f.default for f in dataclasses.fields(REGISTRY[pipeline].load().Config)})
-    return stored.keys() <= now.keys() and all(stored[k] == v if k in stored else v == plain.get(k)
-                                               for k, v in now.items() if k not in ignore)
+    """``stored`` exists and no field of it has ``changed_fields``."""
+    return stored is not None and not changed_fields(pipeline, stored, now, ignore)
 
 
 UNVERIFIED, STALE = "unverified", "stale"
@@ -152,9 +158,11 @@ def drift(record: dict, pipelines) -> tuple[str, str]:
     if "presets" not in record:
         return UNVERIFIED, (f"made before files recorded their pipelines' presets (commit "
                             f"{record.get('git_commit') or 'unknown'})")
-    now = presets_of(used)
-    changed = [p for p in used if not same_preset(p, record["presets"].get(p), now[p], record.get("grid") or ())]
-    return (STALE, f"made with an earlier preset or network of {', '.join(changed)}") if changed else ("", "")
+    now, ignore = presets_of(used), record.get("grid") or ()
+    changed = {p: changed_fields(p, record["presets"][p], now[p], ignore) if p in record["presets"] else []
+               for p in used if not same_preset(p, record["presets"].get(p), now[p], ignore)}
+    return (STALE, "made with an earlier preset or network of " + ", ".join(
+        f"{p} ({', '.join(fields)})" if fields else p for p, fields in changed.items())) if changed else ("", "")
 
 
 def divergence_errors(pipeline: str) -> tuple[type[Exception], ...]:

@@ -1,6 +1,8 @@
 """The command line, as a user meets it: exit codes, one-line errors, never a traceback."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -119,6 +121,20 @@ def test_two_datasets_keep_their_own_rows_and_resume_apart(tiny_dir, tmp_path):
         assert (own / "filters" / "lenet-smoke-cpu-seed0.npy").exists()
         assert (own / "checkpoints" / "lenet").is_dir() and (own / "figures" / "lenet_conv1.png").exists()
     assert "skipped" in run(tiny_dir, "--resume").stdout
+    # a row (and checkpoint) made with another configuration than today's preset: --resume trains it afresh
+    import torch
+    lines = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    last = max(i for i, r in enumerate(lines) if r["row"]["dataset"] == "bars")
+    lines[last]["config"]["pipeline"]["epochs"] += 1
+    (out / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    for path in (out / "datasets" / "bars" / "checkpoints" / "lenet").glob("*.pt"):
+        payload = torch.load(path, weights_only=False)
+        payload["config"]["epochs"] += 1
+        torch.save(payload, path)
+    proc = run(tiny_dir, "--resume")
+    assert proc.returncode == 0 and "skipped" not in proc.stdout and "run again" in proc.stdout, proc.stderr
+    row = pd.read_csv(out / "summary.csv").set_index("dataset").loc["bars"]
+    assert row.status == "ok" and row.started_at != lines[last]["row"]["started_at"]
 
 
 def test_a_summary_without_the_dataset_column_reads_as_fashion_mnist(tmp_path):

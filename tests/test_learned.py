@@ -203,6 +203,13 @@ def test_corrupt_checkpoint_gives_one_line_error(tmp_path):
     assert "corrupt" in str(err.value) and "start afresh" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_checkpoint_resumes_across_a_speed_only_change_and_not_across_another(tmp_path):
+    _train(tmp_path)
+    assert _train(tmp_path, dataclasses.replace(SMALL, eval_batch_size=50), resume=True).state.epoch == 3
+    with pytest.raises(CheckpointError, match="another configuration"):
+        _train(tmp_path, dataclasses.replace(SMALL, lr=0.04), resume=True)
+
+
 def test_nan_loss_fails_the_pipeline(tmp_path):
     cfg = dataclasses.replace(SMALL, lr=1e12, epochs=1)
     with pytest.raises(tr.TrainingError, match="loss became"):

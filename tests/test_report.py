@@ -203,12 +203,15 @@ def test_an_experiment_made_with_another_preset_is_marked_stale(fixture_dir):
     text = build_report(fixture_dir).read_text()
     dropout = next(line for line in section(text, "4. Claims and verdicts").splitlines() if "Dropout reduces" in line)
     assert "Stale" not in text and "**supported**" in dropout
-    for field, value in (("lr", 123.0), ("model_source", "another network")):
+    for field, value in (("lr", 123.0), ("model_source", "another network"), ("eval_batch_size", 7)):
         changed = json.loads(json.dumps(exp))
         changed["presets"]["cnn28"][field] = value
         path.write_text(json.dumps(changed))
         text = build_report(fixture_dir).read_text()
-        assert "**Stale:** made with an earlier preset or network of cnn28; rerun it." in text
+        if field == "eval_batch_size":  # sets only speed: the same experiment
+            assert "Stale" not in text
+            continue
+        assert f"**Stale:** made with an earlier preset or network of cnn28 ({field}); rerun it." in text
         claims = section(text, "4. Claims and verdicts")
         dropout = next(line for line in claims.splitlines() if "Dropout reduces" in line)
         assert "**inconclusive**" in dropout and "stale: made with an earlier preset or network of cnn28" in dropout
@@ -220,6 +223,46 @@ def test_an_experiment_made_with_another_preset_is_marked_stale(fixture_dir):
     assert "**supported**" in dropout and "unverified" in dropout  # a note, not a changed verdict
 
 
+def test_a_row_made_with_another_configuration_is_set_aside(tmp_path):
+    """The report never averages seeds of two configurations under one preset name, and --resume reruns such a row."""
+    from pipelines import get
+    from pipelines.report.inputs import load_inputs, ok_rows
+    from pipelines.tuning import config_record
+    now = config_record(get("cnn28").config("cpu"))
+    records = [now, {**now, "epochs": 19},                                  # today's; fewer epochs
+               {k: v for k, v in now.items() if k != "model_source"},        # written before fingerprints
+               {**now, "model_source": "0" * 16}, None,                      # another network; no record
+               now]                                                          # run with --time-budget 60
+    for seed, cfg in enumerate(records):
+        row = ResultRow(pipeline="cnn28", family="learned", preset="cpu", dataset="fashion-mnist", seed=seed,
+                        device="cpu", device_name="test cpu", n_train=60000, n_test=10000,
+                        test_accuracy=0.9 + 0.01 * seed, fit_seconds=1.0, total_seconds=2.0, started_at=f"t{seed}")
+        upsert(tmp_path / "summary.csv", row)
+        append_run(tmp_path / "runs.jsonl", row, {"pipeline": cfg, "time_budget": 60 if seed == 5 else None}
+                   if cfg else {"fixture": True})
+    gone = ResultRow(pipeline="cnn28", family="learned", preset="retired", dataset="fashion-mnist", seed=0,
+                     device="cpu", test_accuracy=0.5, started_at="t")
+    upsert(tmp_path / "summary.csv", gone)
+    append_run(tmp_path / "runs.jsonl", gone, {"pipeline": now})
+    inp = load_inputs(tmp_path)
+    assert sorted(inp.ok.seed) == [0, 2, 4]
+    assert inp.superseded == {1: f"epochs 19 → {now['epochs']}",
+                              3: f"model_source {'0' * 16} → {now['model_source']}",
+                              5: "time_budget 60 → null", 6: "preset retired no longer exists"}
+    results = section(build_report(tmp_path).read_text(), "1. Results")
+    assert "| 3 |" in results and "0.9200 ±" in results  # seeds 0, 2 and 4: mean 0.92
+    assert f"seed 1, test accuracy 0.9100): epochs 19 → {now['epochs']}" in results
+    kept = ok_rows(tmp_path, ["cnn28"], "fashion-mnist", "cpu")
+    assert [v for _, v in sorted(kept.items())] == ["", inp.superseded[1], "", inp.superseded[3], "",
+                                                    inp.superseded[5]]
+    assert ok_rows(tmp_path, ["lenet"], "fashion-mnist", "cpu") == {}
+    row = ResultRow(pipeline="cnn28", family="learned", preset="cpu", dataset="fashion-mnist", seed=1, device="cpu",
+                    device_name="test cpu", n_train=60000, n_test=10000, test_accuracy=0.95, started_at="later")
+    upsert(tmp_path / "summary.csv", row)  # rerun with today's configuration: back in
+    append_run(tmp_path / "runs.jsonl", row, {"pipeline": now})
+    assert sorted(load_inputs(tmp_path).ok.seed) == [0, 1, 2, 4]
+
+
 def test_a_preset_field_added_later_at_its_default_is_not_a_change():
     from pipelines.tuning import presets_of, same_preset
     now = presets_of(["cnn28"])["cnn28"]
@@ -228,6 +271,17 @@ def test_a_preset_field_added_later_at_its_default_is_not_a_change():
     assert not same_preset("cnn28", {**older, "lr": 9.0}, now)
     assert not same_preset("cnn28", {**now, "gone": 1}, now)
     assert not same_preset("cnn28", None, now)
+
+
+def test_a_field_that_sets_only_speed_is_not_a_change():
+    from pipelines.tuning import changed_fields, presets_of
+    for name, speed, setting in (("cnn28", "eval_batch_size", "lr"), ("hog_kernel_svm", "n_jobs", "C")):
+        now = presets_of([name])[name]
+        assert changed_fields(name, {**now, speed: 7}, now) == []
+        assert changed_fields(name, {**now, speed: 7, setting: -1.0}, now) == [setting]
+        assert changed_fields(name, {**now, "gone": 1}, now) == ["gone"]
+
+
 def test_roofline_traffic_is_exact_and_grows_with_the_batch_only_for_weights():
     from pipelines.learned.anatomy import BYTES, layer_traffic
     one, many = layer_traffic(1), layer_traffic(128)

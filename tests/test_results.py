@@ -50,17 +50,6 @@ def test_a_crash_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir() if p.suffix != ".lock"] == ["summary.csv"]  # no temp file left
 
 
-def test_has_ok_row(tmp_path):
-    path = tmp_path / "summary.csv"
-    results.upsert(path, row(seed=0))
-    results.upsert(path, row(seed=1, status="failed"))
-    key = {"dataset": "d", "pipeline": "hog_svm", "preset": "smoke", "device": "cpu", "seed": 0}
-    assert results.has_ok_row(path, key)
-    assert not results.has_ok_row(path, {**key, "seed": 1})
-    assert not results.has_ok_row(path, {**key, "pipeline": "lenet"})
-    assert not results.has_ok_row(path, {**key, "dataset": "mnist"})
-
-
 class Exploding:
     """A registered pipeline that raises, to prove isolation."""
 

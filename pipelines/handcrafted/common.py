@@ -17,7 +17,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.svm import LinearSVC
 
-from ..base import TRAIN_SCORE_MAX, Outcome, Pipeline, RunContext, Stopwatch
+from ..base import TRAIN_SCORE_MAX, Outcome, Pipeline, RunContext, Stopwatch, speed_only
 from ..data import Dataset, split
 from .features import grey
 
@@ -29,7 +29,7 @@ class HandcraftedConfig:
     n_train: int | None = None  # None: all 60k
     n_test: int | None = None   # None: all 10k
     C: float = 0.1              # linear SVM regularisation
-    n_jobs: int = -1            # cores for extraction and one-vs-rest fitting
+    n_jobs: int = speed_only(-1)  # cores for extraction and one-vs-rest fitting
 
 
 def linear_svm(C: float, seed: int, n_jobs: int = -1):

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distributed as dist
-from ..base import TRAIN_SCORE_MAX, RunContext
+from ..base import TRAIN_SCORE_MAX, RunContext, speed_only
 from .checkpoints import Checkpoints, unwrap
 from .models import MODELS, Standardize
 from .precision import autocast_for, precision_for, sync
@@ -54,7 +54,7 @@ class TrainConfig:
     n_train: int | None = None        # None: all 60k
     n_test: int | None = None         # None: all 10k
     time_budget: float | None = None  # seconds of training; None: the full recipe
-    eval_batch_size: int = 1000
+    eval_batch_size: int = speed_only(1000)
     train_score_max: int = TRAIN_SCORE_MAX  # training images scored in eval mode after training (train accuracy)
     model_kwargs: tuple = ()          # e.g. (("activation", "relu"),)
     augment: bool = False             # random horizontal flips and 2-pixel shifted crops

@@ -58,6 +58,13 @@ def results_section(inp: Inputs) -> str:
     failed = inp.summary[inp.summary.status != "ok"]
     note = "" if failed.empty else "\n\nFailed rows: " + "; ".join(
         f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}): {r.error}" for r in failed.itertuples())
+    if inp.superseded:
+        note += ("\n\nSet aside, from every table, figure and verdict: row(s) whose run recorded another "
+                 "configuration than today's preset of that name (`runs.jsonl`), so that no mean mixes two "
+                 "configurations; rerun them to bring them back: " + "; ".join(
+                     f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}, test accuracy "
+                     f"{fmt(r.test_accuracy)}): {inp.superseded[r.Index]}"
+                     for r in inp.summary.loc[list(inp.superseded)].itertuples()) + ".")
     dirty = ok[flag(ok, "git_dirty").eq(True)]
     if len(dirty):
         note += f"\n\n{len(dirty)} row(s) ran on code that differed from their recorded commit (`git_dirty`)."
