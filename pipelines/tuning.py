@@ -123,7 +123,7 @@ def config_record(cfg) -> dict:
 
 def presets_of(pipelines) -> dict:
     """The ``config_record`` of each pipeline's ``cpu`` preset: what experiment and tuning files record of the
-    pipelines they ran, and what ``same_preset`` compares today's with."""
+    pipelines they ran, and what ``changed_fields`` compares today's with."""
     return {name: config_record(REGISTRY[name].load().config("cpu")) for name in sorted(pipelines)
             if name in REGISTRY}
 
@@ -159,10 +159,11 @@ def drift(record: dict, pipelines) -> tuple[str, str]:
         return UNVERIFIED, (f"made before files recorded their pipelines' presets (commit "
                             f"{record.get('git_commit') or 'unknown'})")
     now, ignore = presets_of(used), record.get("grid") or ()
-    changed = {p: changed_fields(p, record["presets"][p], now[p], ignore) if p in record["presets"] else []
-               for p in used if not same_preset(p, record["presets"].get(p), now[p], ignore)}
+    fields = {p: changed_fields(p, record["presets"][p], now[p], ignore) if p in record["presets"] else None
+              for p in used}  # None: no record of it
+    changed = {p: f for p, f in fields.items() if f is None or f}
     return (STALE, "made with an earlier preset or network of " + ", ".join(
-        f"{p} ({', '.join(fields)})" if fields else p for p, fields in changed.items())) if changed else ("", "")
+        f"{p} ({', '.join(f)})" if f else p for p, f in changed.items())) if changed else ("", "")
 
 
 def divergence_errors(pipeline: str) -> tuple[type[Exception], ...]:
