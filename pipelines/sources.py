@@ -72,13 +72,42 @@ def load_digits(data_dir=None) -> Dataset:
 
 # --- CIFAR ----------------------------------------------------------------------------------------------------
 
+# What a CIFAR batch is made of, and all a reader of one may rebuild: numpy arrays, their dtypes and scalars (under
+# numpy 1's and numpy 2's module names), and Python 3's spelling of bytes in old pickle protocols. Dicts, lists,
+# strings and numbers need no global. Any other global is refused before it is looked up: a data folder is read,
+# never executed (a pickle's ``__reduce__`` can name any callable, ``os.system`` among them).
+CIFAR_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((f"numpy.{core}.multiarray", name) for core in ("core", "_core") for name in ("_reconstruct", "scalar")),
+    *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")),
+    ("_codecs", "encode"),
+})
+
+
+class _Refused(Exception):
+    """A pickle asked for a global outside ``CIFAR_GLOBALS``."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that rebuilds only what a CIFAR batch holds (``CIFAR_GLOBALS``)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in CIFAR_GLOBALS:
+            raise _Refused(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
+            return CifarUnpickler(fh, encoding="latin1").load()
     except FileNotFoundError:
         raise DataError(f"{path}: missing (a CIFAR folder holds its batches and its meta file)") from None
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as exc:
+    except _Refused as exc:
+        raise DataError(f"{path}: refused, not a CIFAR batch: it asks to load {exc}, and a CIFAR batch holds only "
+                        "arrays, lists, dicts, strings and numbers (data folders are read, never executed)") from None
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError) as exc:
         raise DataError(f"{path}: truncated or not a CIFAR batch ({type(exc).__name__})") from None
 
 

@@ -3,6 +3,8 @@ each complete epoch, read back by ``--resume``; any fault is a one-line ``Checkp
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,7 +40,8 @@ class Checkpoints:
         if not self.path.exists():
             return None
         try:
-            payload = torch.load(self.path, map_location="cpu", weights_only=False)
+            # tensors and plain values only: a checkpoint folder (a shared disk) is read, never executed
+            payload = torch.load(self.path, map_location="cpu", weights_only=True)
             speed = speed_fields(type(cfg))  # a faster evaluation batch is the same run
             if ({k: v for k, v in payload["config"].items() if k not in speed}
                     != {k: v for k, v in asdict(cfg).items() if k not in speed}):
@@ -54,6 +57,14 @@ class Checkpoints:
                 sched.load_state_dict(payload["scheduler"])
         except CheckpointError:
             raise
+        except pickle.UnpicklingError as exc:
+            asked = re.search(r"GLOBAL (\S+)", str(exc))
+            if asked is None:  # not even a pickle
+                raise CheckpointError(f"checkpoint {self.path} is corrupt (UnpicklingError); delete it or run "
+                                      "without --resume to start afresh") from None
+            raise CheckpointError(f"checkpoint {self.path} refused: it asks to load {asked.group(1)}, and a "
+                                  "checkpoint holds only tensors and plain values (checkpoints are read, never "
+                                  "executed); delete it or run without --resume") from None
         except Exception as exc:  # any unpickling/shape fault means the file is unusable
             raise CheckpointError(f"checkpoint {self.path} is corrupt ({type(exc).__name__}); "
                                   "delete it or run without --resume to start afresh") from None
