@@ -19,20 +19,45 @@ if [ -d .whl ]; then
     && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=5
-status=0
-{
-  echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
-  echo "== CUDA tests"
-  $PY -m pytest -q -m cuda tests/test_learned.py -p no:cacheprovider || status=1
-  echo "== bench/learned.py alexnet (fast against reference)"
-  $PY bench/learned.py --model alexnet --device cuda --steps 30 --warmup 5 --workers 4 || status=1
-  echo "== runner.py --only alexnet --gpu (paper preset)"
-  start=$(date +%s)
-  $PY runner.py --only alexnet --gpu --results-dir "$OUT/results" || status=1
-  echo "wall seconds for the runner command: $(( $(date +%s) - start ))"
-} 2>&1 | tee "$OUT/gpu_check.log"
+
+failed=()
+step() {  # step NAME COMMAND...: run one step; a non-zero exit is recorded and named, the next step still runs
+  local name=$1 rc
+  shift
+  echo "== $name"
+  "$@"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "FAILED: $name (exit $rc)"
+    failed+=("$name")
+  fi
+}
+
+main() {
+  step "machine" nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  step "CUDA available to torch" $PY -c "import sys, torch; print('torch', torch.__version__, 'cuda', torch.version.cuda); \
+sys.exit(0 if torch.cuda.is_available() else 1)"
+  if [ ${#failed[@]} -gt 0 ]; then  # without a GPU every step below fails too: say so once
+    echo "no usable CUDA GPU: the CUDA steps were not run"
+  else
+    step "CUDA tests" $PY -m pytest -q -m cuda tests/test_learned.py -p no:cacheprovider
+    step "bench/learned.py alexnet (fast against reference)" \
+      $PY bench/learned.py --model alexnet --device cuda --steps 30 --warmup 5 --workers 4
+    local start
+    start=$(date +%s)
+    step "runner.py --only alexnet --gpu (paper preset)" $PY runner.py --only alexnet --gpu --results-dir "$OUT/results"
+    echo "wall seconds for the runner command: $(( $(date +%s) - start ))"
+  fi
+  if [ ${#failed[@]} -gt 0 ]; then
+    printf 'gpu_check failed: %s\n' "$(IFS=';'; echo "${failed[*]}")"
+    return 1
+  fi
+  echo "gpu_check passed: every step"
+}
+
+main 2>&1 | tee "$OUT/gpu_check.log"
+status=${PIPESTATUS[0]}  # main's own status (the pipe's last command is tee)
 cp "$OUT/results/summary.csv" "$OUT/summary.csv" 2>/dev/null
 cp "$OUT/results/figures/alexnet_conv1.png" "$OUT/alexnet_conv1.png" 2>/dev/null
 rm -rf "$OUT/results/checkpoints" "$OUT/results/predictions"
-exit $status
+exit "$status"

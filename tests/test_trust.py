@@ -66,3 +66,19 @@ def test_a_hostile_checkpoint_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(CheckpointError, match="refused: it asks to load posix.system") as err:
         _train(tmp_path, resume=True)
     assert not marker.exists() and "\n" not in str(err.value)
+
+
+# --- 7. the GPU check fails when a step fails -----------------------------------------------------------------------
+
+def test_the_gpu_check_fails_and_names_the_step_on_a_machine_without_cuda(tmp_path):
+    import subprocess
+    import sys
+    import torch
+    from conftest import ROOT
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the check may pass here")
+    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable})
+    assert proc.returncode != 0, proc.stdout[-500:]
+    assert "FAILED: CUDA available to torch" in proc.stdout and "gpu_check failed:" in proc.stdout
+    assert "gpu_check failed:" in (tmp_path / "out" / "gpu_check.log").read_text()
