@@ -35,7 +35,7 @@ from . import REGISTRY, distributed
 from .base import DeviceError, DeviceInfo, RunContext, seed_everything, select_device
 from .data import Dataset
 from .results import ResultRow, append_run, provenance, save_predictions, upsert
-from .tuning import config_record
+from .tuning import config_record, divergence_errors
 
 CLUSTER_EXTRA = "pip install -e '.[cluster]'"  # what installs Dask (pyproject.toml's ``cluster`` extra)
 CONNECT_TIMEOUT = "20s"  # how long ``--scheduler`` waits for the scheduler to answer
@@ -399,6 +399,9 @@ def run_pipeline(name: str, data: Dataset, ctx: RunContext) -> ResultRow:
             outcome = pipeline.run(data, cfg, ctx)
             fill_row(row, outcome)
             row.full_data = outcome.n_train == len(data.x_train) and outcome.n_test == len(data.x_test)
+        except divergence_errors(name) as exc:  # a diverged network scores chance (PROTOCOL.md, section 3)
+            diverged(row, cfg, data, one_line(exc))
+            print(f"[{name}] diverged, scored as chance: {row.error}", file=sys.stderr)
         except Exception as exc:  # isolation: one failure costs one row
             row.status, row.error = "failed", one_line(exc)
             print(f"[{name}] failed: {row.error}", file=sys.stderr)
@@ -407,6 +410,18 @@ def run_pipeline(name: str, data: Dataset, ctx: RunContext) -> ResultRow:
     if distributed.is_main():
         record(ctx, row, cfg, data.source, outcome)
     return row
+
+
+DIVERGED = "diverged"  # a row's status when its network's loss became NaN or infinite: it scores chance
+
+
+def diverged(row: ResultRow, cfg, data: Dataset, error: str) -> None:
+    """Mark ``row`` as a diverged run: chance accuracy on the images it would have scored, as PROTOCOL.md says."""
+    n_train, n_test = (min(n or len(x), len(x)) for n, x in ((cfg.n_train, data.x_train), (cfg.n_test, data.x_test)))
+    row.status, row.error = DIVERGED, error
+    row.test_accuracy = round(1 / len(data.class_names), ROUNDING["test_accuracy"])
+    row.n_train, row.n_test, row.full_data = n_train, n_test, n_train == len(data.x_train) and n_test == len(data.x_test)
+    row.truncated = False
 
 
 def record_lost(name: str, data: Dataset, ctx: RunContext, error: str) -> ResultRow:

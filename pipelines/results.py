@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from filelock import FileLock
 
@@ -154,6 +155,8 @@ def read_summary(path: Path) -> pd.DataFrame:
     if seeds.isna().any() or (seeds % 1 != 0).any():
         line = int(seeds.isna().idxmax() if seeds.isna().any() else (seeds % 1 != 0).idxmax()) + 2
         raise ResultsError(f"{path}: line {line}: the seed is blank or not an integer")
+    absent = [c for c in COLUMNS if c not in frame.columns]  # written before a column existed: read as blank
+    frame = pd.concat([frame, pd.DataFrame(np.nan, index=frame.index, columns=absent, dtype=object)], axis=1)
     return frame.assign(seed=seeds.astype(int))
 
 

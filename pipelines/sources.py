@@ -166,17 +166,37 @@ def download_cifar(name: str, into: Path) -> None:
 
 # --- ImageFolder ----------------------------------------------------------------------------------------------
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Any pixel type as uint8 0..255: unsigned integers scaled from their full range, signed ones shifted from
+    theirs (int16's -32768..32767 to 0..255), floats taken as 0..1 where they lie within it and as 0..255
+    otherwise; always clipped, never wrapped."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind in "ui":
+        info = np.iinfo(image.dtype)
+        scaled = (image.astype(np.float64) - info.min) * (255 / (int(info.max) - int(info.min)))
+    elif image.dtype.kind == "f":
+        finite = np.nan_to_num(image.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        scaled = finite * 255 if finite.size and finite.min() >= 0 and finite.max() <= 1 else finite
+    else:
+        raise ValueError(f"pixel type {image.dtype}")
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def read_image(path: Path, side: int) -> np.ndarray:
-    """One image as RGB (h, w, 3) or grey (h, w) uint8, resized to ``side`` x ``side`` (area interpolation)."""
+    """One image as RGB (h, w, 3) or grey (h, w) uint8 (``to_uint8``), resized to ``side`` x ``side`` (area
+    interpolation)."""
     import cv2
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(f"{path}: not an image that OpenCV can read")
-    if image.dtype != np.uint8:  # 16-bit PNG/TIFF
-        image = (image / (np.iinfo(image.dtype).max / 255 if image.dtype.kind in "ui" else 1 / 255)).astype(np.uint8)
-    if image.ndim == 3:
-        image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB) if image.shape[2] >= 3 else image[..., 0]
-    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise DataError(f"{path}: not an image that OpenCV can read")
+        image = to_uint8(image)
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB) if image.shape[2] >= 3 else image[..., 0]
+        return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    except (cv2.error, ValueError) as exc:  # e.g. a header that declares more pixels than OpenCV will decode
+        raise DataError(f"{path}: OpenCV cannot read it ({' '.join(str(exc).split())[:160]})") from None
 
 
 def read_classes(root: Path, side: int) -> tuple[list[np.ndarray], list[int], list[str]]:

@@ -174,6 +174,17 @@ def divergence_errors(pipeline: str) -> tuple[type[Exception], ...]:
     return (TrainingError,)
 
 
+def stored_choice_score(name: str) -> float | None:
+    """The validation accuracy stored tuning ``name`` gave its choice, or None (no such file, or unreadable)."""
+    try:
+        payload = json.loads((TUNING_DIR / f"{name}.json").read_text())
+        choice = payload["choice"]
+        return next(float(p["validation_accuracy"]) for p in payload["points"]
+                    if all(p.get(k) == v for k, v in choice.items()))
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
 def chosen(name: str) -> dict:
     """The stored choice of tuning ``name`` (field -> value), or a ``TuningError`` naming the remedy."""
     path = TUNING_DIR / f"{name}.json"

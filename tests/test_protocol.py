@@ -32,12 +32,20 @@ def test_mean_ci_is_the_student_t_interval():
 
 
 def test_difference_pairs_by_seed_when_seeds_match_else_welch():
-    a, b = {0: 0.90, 1: 0.91, 2: 0.92}, {0: 0.85, 1: 0.86, 2: 0.87}
+    a, b = {0: 0.90, 1: 0.91, 2: 0.92}, {0: 0.85, 1: 0.87, 2: 0.86}
     paired = difference(a, b)
-    assert paired.method == "paired t" and paired.lo == pytest.approx(0.05) == paired.hi  # constant difference
+    assert paired.method == "paired t" and paired.lo < 0.05 < paired.hi
     welch = difference(a, {5: 0.85, 6: 0.86, 7: 0.87})
     assert welch.method == "Welch t" and welch.lo < 0.05 < welch.hi
     assert not difference({0: 0.9}, {0: 0.8}).has_interval
+
+
+def test_a_spread_of_exactly_zero_gives_no_interval_and_no_verdict():
+    constant = difference({0: 0.90, 1: 0.91, 2: 0.92}, {0: 0.85, 1: 0.86, 2: 0.87})  # the same difference each seed
+    assert constant.mean == pytest.approx(0.05) and not constant.has_interval and constant.no_spread
+    assert decide(constant) == (INCONCLUSIVE, f"{claims.NO_SPREAD} (n = 3)")
+    assert not difference({0: 0.9, 1: 0.9}, {5: 0.8, 6: 0.8}, paired=False).has_interval  # Welch, no spread
+    assert not mean_ci([0.9, 0.9, 0.9]).has_interval
 
 
 def test_slope_recovers_a_line_and_its_sign():
@@ -80,8 +88,8 @@ def arms(values: dict[str, list[float]], **extra) -> list[dict]:
 
 
 FEATURES = {
-    SUPPORTED: {"pixels_svm": [0.83, 0.84, 0.835], "hog_svm": [0.90, 0.91, 0.905], "sift_fisher": [0.89, 0.88, 0.885]},
-    NOT_SUPPORTED: {"pixels_svm": [0.90, 0.91, 0.905], "hog_svm": [0.85, 0.86, 0.855],  # pixels best
+    SUPPORTED: {"pixels_svm": [0.83, 0.84, 0.835], "hog_svm": [0.90, 0.912, 0.905], "sift_fisher": [0.89, 0.88, 0.885]},
+    NOT_SUPPORTED: {"pixels_svm": [0.90, 0.91, 0.905], "hog_svm": [0.85, 0.862, 0.855],  # pixels best
                     "sift_fisher": [0.89, 0.88, 0.885]},
     INCONCLUSIVE: {"pixels_svm": [0.83], "hog_svm": [0.90], "sift_fisher": [0.89]},  # one seed
 }
@@ -117,8 +125,8 @@ def gap_rows(gap_on: list[float], gap_off: list[float]) -> list[dict]:
 
 
 @pytest.mark.parametrize("on, off, verdict", [
-    ([0.02, 0.03, 0.025], [0.07, 0.08, 0.075], SUPPORTED),
-    ([0.07, 0.08, 0.075], [0.02, 0.03, 0.025], NOT_SUPPORTED),
+    ([0.02, 0.03, 0.025], [0.07, 0.082, 0.074], SUPPORTED),
+    ([0.07, 0.082, 0.074], [0.02, 0.03, 0.025], NOT_SUPPORTED),
     ([0.02, 0.09, 0.05], [0.07, 0.03, 0.08], INCONCLUSIVE),
 ])
 def test_dropout_claim(on, off, verdict):
@@ -126,8 +134,8 @@ def test_dropout_claim(on, off, verdict):
 
 
 @pytest.mark.parametrize("aug, plain, verdict", [
-    ([0.88, 0.89, 0.885], [0.86, 0.87, 0.865], SUPPORTED),
-    ([0.86, 0.87, 0.865], [0.88, 0.89, 0.885], NOT_SUPPORTED),
+    ([0.88, 0.89, 0.885], [0.86, 0.871, 0.864], SUPPORTED),
+    ([0.86, 0.871, 0.864], [0.88, 0.89, 0.885], NOT_SUPPORTED),
     ([0.88], [0.86], INCONCLUSIVE),
 ])
 def test_augmentation_claim(aug, plain, verdict):
@@ -136,11 +144,20 @@ def test_augmentation_claim(aug, plain, verdict):
 
 
 def test_truncated_runs_leave_the_verdict_and_say_so():
-    rows = arms({"augmented": [0.88, 0.89, 0.885], "plain": [0.86, 0.87, 0.865]})
+    rows = arms({"augmented": [0.88, 0.89, 0.885], "plain": [0.86, 0.871, 0.864]})
     rows += [{"arm": "augmented", "seed": 9, "test_accuracy": 0.10, "truncated": True},  # would flip the verdict
              {"arm": "plain", "seed": 9, "test_accuracy": 0.99, "truncated": True}]
     v = EXPERIMENTS["augmentation"].verdict(payload("augmentation", rows))
     assert v.verdict == SUPPORTED and "2 budget-truncated run(s) left out" in v.why
+
+
+def test_a_dropped_run_drops_its_seed_at_every_size():
+    """A failed arm at one training size takes its seed out of every size, so the arms at each size stay paired
+    and a seed's slope is not read from a part of its sizes."""
+    rows = curve_rows({500: [0.06, 0.05, 0.055], 2000: [0.03, 0.035, 0.025]})
+    exp = {**payload("data", rows), "failed": [{"pipeline": "cnn28", "arm": "cnn28", "seed": 2, "n_train": 2000}]}
+    v = EXPERIMENTS["data"].verdict(exp)
+    assert "4 stored runs in all" in v.why and "n = 2" in v.why  # seed 2's two runs at 500 images left out too
 
 
 def curve_rows(gaps: dict[int, list[float]]) -> list[dict]:
@@ -193,14 +210,15 @@ def test_an_experiment_not_run_is_inconclusive():
 
 # --- learned against hand-crafted on the results table ---------------------------------------------------------
 
-def table(rows: list[tuple]) -> pd.DataFrame:
+def table(rows: list[tuple], seconds: float = 100.0) -> pd.DataFrame:
     """(pipeline, preset, device, seed, accuracy, n_train, n_test, truncated) -> ok rows."""
     out = []
     for p, preset, device, seed, acc, n_tr, n_te, cut in rows:
         out.append({"pipeline": p, "family": REGISTRY[p].family, "preset": preset, "device": device, "seed": seed,
                     "dataset": "fashion-mnist", "test_accuracy": acc, "n_train": n_tr, "n_test": n_te,
                     "full_data": n_tr == 60000 and n_te == 10000, "truncated": cut, "notes": "",
-                    "train_images_per_second": None, "status": "ok"})
+                    "train_images_per_second": None, "status": "ok", "device_name": "a CPU",
+                    "total_seconds": seconds, "concurrency": 1, "precision": "fp32"})
     return pd.DataFrame(out)
 
 
@@ -208,19 +226,27 @@ def seeds3(p, accs, preset="cpu", device="cpu", n_tr=60000, n_te=10000, cut=Fals
     return [(p, preset, device, s, a, n_tr, n_te, cut) for s, a in enumerate(accs)]
 
 
-def learned_verdicts(rows) -> dict:
-    return {v.claim.split("(")[-1].rstrip(")"): v for v in claims.claim_learned_wins(table(rows))}
+VALIDATION = {"hog_kernel_svm": 0.92, "pixels_svm": 0.85, "hog_svm": 0.91, "cnn28": 0.94, "lenet": 0.80}
+
+
+def learned_verdicts(rows, validation=VALIDATION, frame=None) -> dict:
+    frame = table(rows) if frame is None else frame
+    return {v.claim.split(". (", 1)[-1].rstrip(")"): v for v in claims.claim_learned_wins(frame, validation)}
+
+
+CPU_CLAIM = "fashion-mnist, preset cpu, learned on cpu"
+EQUAL_TIME = f"{CPU_CLAIM}, against hand-crafted rows of any preset given no more time"
 
 
 def test_learned_wins_supported_not_supported_and_one_seed():
     hand = seeds3("hog_kernel_svm", [0.933, 0.934, 0.935]) + seeds3("pixels_svm", [0.84, 0.841, 0.842])
     win = learned_verdicts(hand + seeds3("cnn28", [0.945, 0.946, 0.944]))
-    assert win["fashion-mnist, preset cpu, learned on cpu"].verdict == SUPPORTED
+    assert win[CPU_CLAIM].verdict == SUPPORTED
     assert win["paper preset: the chapter's recipes"].verdict == INCONCLUSIVE  # needs a GPU row
     lose = learned_verdicts(hand + seeds3("lenet", [0.80, 0.81, 0.82]))
-    assert lose["fashion-mnist, preset cpu, learned on cpu"].verdict == NOT_SUPPORTED
+    assert lose[CPU_CLAIM].verdict == NOT_SUPPORTED
     one = learned_verdicts(hand + seeds3("cnn28", [0.95]))
-    assert one["fashion-mnist, preset cpu, learned on cpu"].verdict == INCONCLUSIVE
+    assert one[CPU_CLAIM].verdict == INCONCLUSIVE
 
 
 def test_learned_wins_ignores_subsets_truncation_and_other_presets():
@@ -230,9 +256,40 @@ def test_learned_wins_ignores_subsets_truncation_and_other_presets():
     rows += seeds3("cnn28", [0.99, 0.99, 0.99], cut=True)                            # truncated: never enters
     rows += seeds3("alexnet", [0.99, 0.99, 0.99], preset="paper", device="cuda")    # no paper hand-crafted row
     v = learned_verdicts(rows)
-    assert v["fashion-mnist, preset cpu, learned on cpu"].verdict == NOT_SUPPORTED
-    assert "`lenet`" in v["fashion-mnist, preset cpu, learned on cpu"].measured
+    assert v[CPU_CLAIM].verdict == NOT_SUPPORTED
+    assert "`lenet`" in v[CPU_CLAIM].measured
     assert v["fashion-mnist, preset paper, learned on cuda"].why == claims.NOT_RUN
+
+
+def test_each_familys_representative_is_chosen_on_validation_never_on_test():
+    # hog_svm has the best test accuracy of the hand-crafted rows, hog_kernel_svm the best validation score
+    hand = seeds3("hog_kernel_svm", [0.930, 0.931, 0.932]) + seeds3("hog_svm", [0.96, 0.961, 0.962])
+    learned = seeds3("cnn28", [0.945, 0.946, 0.944]) + seeds3("lenet", [0.99, 0.99, 0.991])  # lenet: best test
+    v = learned_verdicts(hand + learned)[CPU_CLAIM]
+    assert "learned `cnn28`" in v.measured and "hand-crafted `hog_kernel_svm`" in v.measured
+    assert v.verdict == SUPPORTED and "s per run" in v.measured  # each side's wall time is in the row
+    alone = learned_verdicts(hand + seeds3("lenet", [0.99, 0.99, 0.991]), {"hog_svm": 0.9})[CPU_CLAIM]
+    assert alone.verdict == INCONCLUSIVE and "no learned pipeline here has a stored validation score" in alone.why
+
+
+def test_the_learned_row_meets_the_hand_crafted_side_given_no_more_time():
+    cheap = table(seeds3("hog_kernel_svm", [0.930, 0.931, 0.932]), seconds=90)
+    costly = table(seeds3("hog_kernel_svm", [0.950, 0.951, 0.952], preset="paper"), seconds=600)
+    too_costly = table(seeds3("sift_fisher", [0.99, 0.99, 0.99], preset="paper"), seconds=5000)
+    learned = table(seeds3("cnn28", [0.945, 0.946, 0.944]), seconds=630)
+    v = learned_verdicts(None, {**VALIDATION, "sift_fisher": 0.999},
+                         frame=pd.concat([cheap, costly, too_costly, learned], ignore_index=True))
+    assert "at preset paper" in v[EQUAL_TIME].measured and "0.9510" in v[EQUAL_TIME].measured
+    assert v[EQUAL_TIME].verdict == NOT_SUPPORTED and v[CPU_CLAIM].verdict == SUPPORTED  # cpu row: the cheap one
+    other_cpu = pd.concat([cheap, costly.assign(device_name="another CPU"), learned], ignore_index=True)
+    assert "at preset cpu" in learned_verdicts(None, frame=other_cpu)[EQUAL_TIME].measured
+
+
+def test_a_diverged_learned_row_scores_chance_in_the_headline():
+    rows = table(seeds3("hog_kernel_svm", [0.930, 0.931, 0.932]) + seeds3("cnn28", [0.95, 0.951, 0.1]))
+    rows.loc[rows.test_accuracy == 0.1, "status"] = "diverged"
+    assert learned_verdicts(None, frame=rows)[CPU_CLAIM].verdict != SUPPORTED  # it was supported with it dropped
+    assert learned_verdicts(None, frame=rows[rows.status == "ok"])[CPU_CLAIM].verdict == SUPPORTED
 
 
 def test_gpu_and_filter_claims():
@@ -242,11 +299,28 @@ def test_gpu_and_filter_claims():
     gpu = pd.concat([ok, ok.assign(device="cuda", train_images_per_second=5000.0)])
     assert claims.claim_gpu(gpu).verdict == SUPPORTED
     assert claims.claim_gpu(gpu.assign(train_images_per_second=[20.0, 100.0])).verdict == NOT_SUPPORTED
-    stats = {"alexnet": {"share": 0.6, "baseline_share": 0.0}}
-    assert claims.claim_filters(ok, stats).verdict == INCONCLUSIVE  # only a truncated subset run
-    full = table(seeds3("alexnet", [0.88], preset="paper", device="cuda"))
-    assert claims.claim_filters(full, stats).verdict == SUPPORTED
-    assert claims.claim_filters(full, {"alexnet": {"share": 0.1, "baseline_share": 0.0}}).verdict == NOT_SUPPORTED
+    assert claims.claim_filters([]).verdict == INCONCLUSIVE  # no full-recipe row judged
+    assert claims.claim_filters([{"share": 0.6, "baseline_share": 0.0}]).verdict == SUPPORTED
+    assert claims.claim_filters([{"share": 0.1, "baseline_share": 0.0}]).verdict == NOT_SUPPORTED
+
+
+def test_the_gpu_claim_compares_one_recipe_in_one_precision():
+    cpu = table(seeds3("alexnet", [0.5, 0.5], n_tr=6000, n_te=1000)).assign(train_images_per_second=50.0)
+    cpu.loc[1, ["precision", "train_images_per_second"]] = ["bf16-autocast", 120.0]
+    gpu = table(seeds3("alexnet", [0.88], preset="paper", device="cuda")).assign(
+        train_images_per_second=1000.0, precision="bf16-autocast")
+    smoke = table(seeds3("alexnet", [0.1], preset="smoke", device="cuda")).assign(train_images_per_second=1e6)
+    v = claims.claim_gpu(pd.concat([cpu, gpu, smoke], ignore_index=True))
+    assert "CPU 120.0 img/s" in v.measured and "both in bf16-autocast" in v.measured and "(8×)" in v.measured
+    assert v.verdict == NOT_SUPPORTED  # 8x: the fp32 CPU row (50 img/s, 20x) is not the one compared
+    fp32_only = claims.claim_gpu(pd.concat([cpu.iloc[:1], gpu], ignore_index=True))
+    assert "precisions differ" in fp32_only.measured and fp32_only.verdict == SUPPORTED
+
+
+def test_the_filters_claim_takes_only_full_recipe_rows():
+    rows = table(seeds3("alexnet", [0.6], n_tr=6000, n_te=1000) + seeds3("alexnet", [0.88], preset="paper"))
+    rows = rows.assign(full_data=[True, True])  # a small dataset: the cpu preset's subset is all of it
+    assert list(claims.full_recipe_rows(rows).preset) == ["paper"]
 
 
 # --- the protocol's data, choices and records -------------------------------------------------------------------

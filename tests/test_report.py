@@ -193,8 +193,9 @@ def test_time_to_accuracy_pairs_only_rows_that_may_enter_a_verdict(tmp_path):
 def test_an_experiment_made_with_another_preset_is_marked_stale(fixture_dir):
     from pipelines.tuning import presets_of
     path = fixture_dir / "experiments" / "dropout.json"
-    rows = [{"arm": a, "pipeline": "cnn28", "seed": s, "n_train": 100, "test_accuracy": 0.8, "train_accuracy": t,
-             "seconds": 1.0, "epochs": 2, "images_seen": 200} for s in range(3)
+    rows = [{"arm": a, "pipeline": "cnn28", "seed": s, "n_train": 100, "test_accuracy": 0.8,
+             "train_accuracy": t + 0.004 * s * (a == "dropout 0.0"), "seconds": 1.0, "epochs": 2, "images_seen": 200}
+            for s in range(3)
             for a, t in (("dropout 0.5", 0.85), ("dropout 0.0", 0.9))]
     exp = {"experiment": "dropout", "description": "d", "size": "smoke", "config": {"epochs": 2, "n_train": 100},
            "device": "cpu", "device_name": "test cpu", "dataset": "fashion-mnist", "started_at": "now",

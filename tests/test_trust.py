@@ -82,3 +82,61 @@ def test_the_gpu_check_fails_and_names_the_step_on_a_machine_without_cuda(tmp_pa
     assert proc.returncode != 0, proc.stdout[-500:]
     assert "FAILED: CUDA available to torch" in proc.stdout and "gpu_check failed:" in proc.stdout
     assert "gpu_check failed:" in (tmp_path / "out" / "gpu_check.log").read_text()
+
+
+# --- 10. smaller faults -------------------------------------------------------------------------------------------
+
+def test_read_image_scales_float_and_signed_pixels_without_wrapping(tmp_path):
+    import cv2
+    from pipelines.sources import read_image
+    cases = {"unit.tiff": (np.float32, 0.5, 128), "big.tiff": (np.float32, 300.0, 255),
+             "grey.tiff": (np.float32, 200.0, 200), "low.tiff": (np.int16, -32768, 0), "high.tiff": (np.int16, 32767, 255),
+             "zero.tiff": (np.int16, 0, 128), "u16.png": (np.uint16, 65535, 255)}
+    for name, (dtype, value, expected) in cases.items():
+        assert cv2.imwrite(str(tmp_path / name), np.full((6, 6), value, dtype))
+        assert np.all(read_image(tmp_path / name, 4) == expected), name
+
+
+def test_an_image_declaring_more_pixels_than_opencv_reads_is_a_one_line_error(tmp_path):
+    import struct
+    import zlib
+    import cv2
+    from pipelines.data import DataError
+    from pipelines.sources import read_image
+    png = bytearray(cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes())
+    png[16:24] = struct.pack(">II", 40_000, 40_000)  # IHDR's width and height: 1.6e9 pixels, over OpenCV's 2**30
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    (tmp_path / "huge.png").write_bytes(png)
+    with pytest.raises(DataError, match="huge.png: OpenCV cannot read it") as err:
+        read_image(tmp_path / "huge.png", 4)
+    assert "\n" not in str(err.value)
+
+
+def test_a_summary_without_started_at_still_gives_a_report(tmp_path):
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "summary.csv").write_text("dataset,pipeline,preset,device,seed,status,test_accuracy\n"
+                                     "fashion-mnist,hog_svm,cpu,cpu,0,ok,0.91\n")
+    proc = run_cli("--report", "--results-dir", str(res), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "hog_svm" in (res / "report.md").read_text()
+
+
+def test_a_diverged_network_gets_a_row_scored_as_chance(tiny_dir, tmp_path, monkeypatch):
+    from pipelines import grid
+    from pipelines.base import RunContext, select_device
+    from pipelines.data import load_folder
+    from pipelines.learned.lenet import LeNetPipeline
+    from pipelines.learned.trainer import TrainingError
+    from pipelines.results import read_summary
+
+    def diverge(self, data, cfg, ctx):
+        raise TrainingError("loss became nan in epoch 1; lower the learning rate")
+
+    monkeypatch.setattr(LeNetPipeline, "run", diverge)
+    data = load_folder(tiny_dir)
+    ctx = RunContext(preset="cpu", seed=0, device=select_device(False), results_dir=tmp_path, dataset=data.name)
+    row = grid.run_pipeline("lenet", data, ctx)
+    assert row.status == "diverged" and row.test_accuracy == 0.1 and "loss became nan" in row.error
+    assert row.full_data and row.n_test == 200  # the cpu preset trains and scores all of it
+    assert read_summary(tmp_path / "summary.csv").status.tolist() == ["diverged"]

@@ -185,7 +185,7 @@ class Experiment:
                            f"{NOT_RUN}: `python runner.py --experiment {self.name}`", self.rule)
         rows, failed = pd.DataFrame(exp["rows"]), pd.DataFrame(exp.get("failed") or [])
         cut = flag(rows, "truncated").eq(True)
-        point = [c for c in ("seed", "n_train") if c in rows]
+        point = [c for c in ("seed",) if c in rows]  # by seed: a seed's arms at every size leave together
         dropped = set(rows.loc[cut, point].apply(tuple, axis=1)) if cut.any() else set()
         if len(failed) and set(point) <= set(failed.columns):
             dropped |= set(failed[point].apply(tuple, axis=1))

@@ -118,6 +118,20 @@ def comparison_figure(inp, learned: dict) -> str:
     return "filters_vs_handmade.png"
 
 
+def judged_filter_stats(inp) -> list[dict]:
+    """``gabor_stats`` of the very rows the filters claim judges (``claims.full_recipe_rows``), from each row's own
+    saved conv1 weights; rows without a saved file are left out."""
+    from .claims import full_recipe_rows
+    paths = [artifact_path(inp.results_dir, "filters", key_of(r)) for _, r in full_recipe_rows(inp.scored).iterrows()]
+    return [gabor_stats(np.load(p)) for p in paths if p.exists()]
+
+
+def shown_text(stats: dict) -> str:
+    """The filters section's figures in one line (the networks it shows, each its best row's filters)."""
+    return "; ".join(f"{n} (shown): {v['share']:.0%} fit a Gabor (random: {v['baseline_share']:.0%})"
+                     for n, v in stats.items())
+
+
 def filter_report(inp) -> tuple[str, dict]:
     learned = learned_filters(inp)
     if not learned:

@@ -13,7 +13,12 @@ import pandas as pd
 
 from ..curves import CURVE_FIELDS
 from ..data import DEFAULT_DATASET, PROJECT_ROOT
+from .. import REGISTRY
+from ..grid import DIVERGED
 from ..results import KEY, dataset_dir, read_summary
+
+
+SCORED = ("ok", DIVERGED)  # the statuses of rows that carry a test accuracy (a diverged run: chance)
 
 
 @dataclass
@@ -26,10 +31,17 @@ class Inputs:
     dataset: str = DEFAULT_DATASET
     superseded: dict = field(default_factory=dict)  # summary index -> what changed (``superseded``)
 
+    validation: dict = field(default_factory=dict)  # pipeline -> stored validation accuracy at its chosen setting
+
     @property
     def ok(self) -> pd.DataFrame:
         """The rows that ran to the end with today's configuration of their preset (or one no run recorded)."""
         return self.summary[(self.summary.status == "ok") & ~self.summary.index.isin(list(self.superseded))]
+
+    @property
+    def scored(self) -> pd.DataFrame:
+        """``ok`` and the diverged rows (scored as chance, PROTOCOL.md section 3): what verdicts read."""
+        return self.summary[self.summary.status.isin(SCORED) & ~self.summary.index.isin(list(self.superseded))]
 
     def curves(self) -> pd.DataFrame:
         """Time-to-accuracy points of the runs behind the ok rows of ``summary.csv`` (``writers``): the key, then
@@ -79,7 +91,6 @@ def superseded(summary: pd.DataFrame, runs: list[dict]) -> dict:
     its pipeline's preset (``tuning.changed_fields``, with the time budget it really ran under; the network's
     fingerprint only where the run recorded one), or a preset that no longer exists. Rows no run recorded a
     configuration for, and pipelines not registered or that cannot be loaded here, are kept as they are."""
-    from .. import REGISTRY
     from ..tuning import changed_fields, config_record
     out = {}
     for index, run in writers(summary, runs).items():
@@ -108,10 +119,17 @@ def ok_rows(results_dir: Path, pipelines, dataset: str, preset: str) -> dict[tup
     -> "" if it was made with today's configuration of its preset, else what changed (``superseded``): what
     ``--resume`` may keep."""
     summary = read_summary(results_dir / "summary.csv")
-    ok = summary[(summary.status == "ok") & summary.pipeline.isin(list(pipelines)) & (summary.dataset == dataset)
+    ok = summary[summary.status.isin(SCORED) & summary.pipeline.isin(list(pipelines)) & (summary.dataset == dataset)
                  & (summary.preset.astype(str) == preset)]
     changed = superseded(ok, read_runs(results_dir / "runs.jsonl", [])) if len(ok) else {}
     return {tuple(str(getattr(r, k)) for k in KEY): changed.get(r.Index, "") for r in ok.itertuples()}
+
+
+def validation_scores() -> dict[str, float]:
+    """pipeline -> the validation accuracy its stored main grid (``results/tuning/<pipeline>.json``) gave its chosen
+    setting; pipelines without one (the chapter's recipes) are absent."""
+    from ..tuning import stored_choice_score
+    return {name: score for name in REGISTRY if (score := stored_choice_score(name)) is not None}
 
 
 def short(record: dict, name: str) -> str:
@@ -164,7 +182,7 @@ def load_inputs(results_dir: Path, dataset: str = DEFAULT_DATASET) -> Inputs:
     summary = read_summary(results_dir / "summary.csv")
     summary = summary[summary.dataset == dataset]
     return Inputs(results_dir, summary, runs, experiments, problems, dataset,
-                  superseded(summary[summary.status == "ok"], runs))
+                  superseded(summary[summary.status.isin(SCORED)], runs), validation_scores())
 
 
 def run_dataset(run) -> str | None:

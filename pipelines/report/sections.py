@@ -19,7 +19,8 @@ from ..tuning import STALE
 from .claims import (DELTA, INCONCLUSIVE, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins,
                      comparable)
 from .experiments import EXERCISES, EXPERIMENTS, stale
-from .inputs import Inputs
+from ..grid import DIVERGED
+from .inputs import SCORED, Inputs
 from .plots import scatter, time_to_accuracy
 from .stats import mean_ci
 from .tables import SHARED, SHARED_NOTE, SHARED_WHY, alone, flag, fmt, md_table, pm, shared, timed
@@ -37,8 +38,9 @@ ANCHORS = [  # published figures, never measured here: (dataset they belong to, 
 
 
 def results_section(inp: Inputs) -> str:
-    """One line per (pipeline, preset, device): mean ± 95% CI over its seeds, times as means."""
-    ok = inp.ok
+    """One line per (pipeline, preset, device): mean ± 95% CI over its seeds (a diverged seed at chance), times as
+    means."""
+    ok = inp.scored
     usable = set(comparable(ok).index) if len(ok) else set()
     rows = []
     for (pipeline, preset, device), g in ok.groupby(["pipeline", "preset", "device"]):
@@ -55,7 +57,7 @@ def results_section(inp: Inputs) -> str:
     header = ["pipeline", "family", "preset", "device", "train / test", "epochs", "test acc (mean ± 95% CI)",
               "seeds", "fit s", "total s", "train img/s", "enters verdicts"]
     table = md_table(header, [r[1:] for r in rows]) if rows else "_No ok rows yet: run `python runner.py --all`._"
-    failed = inp.summary[inp.summary.status != "ok"]
+    failed = inp.summary[~inp.summary.status.isin(SCORED)]
     note = "" if failed.empty else "\n\nFailed rows: " + "; ".join(
         f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}): {r.error}" for r in failed.itertuples())
     if inp.superseded:
@@ -65,6 +67,11 @@ def results_section(inp: Inputs) -> str:
                      f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}, test accuracy "
                      f"{fmt(r.test_accuracy)}): {inp.superseded[r.Index]}"
                      for r in inp.summary.loc[list(inp.superseded)].itertuples()) + ".")
+    lost = ok[ok.status == DIVERGED]
+    if len(lost):
+        note += ("\n\nDiverged (loss NaN or infinite), each counted at chance in its line's mean and in every verdict "
+                 "(PROTOCOL.md, section 3): " + "; ".join(f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed "
+                                                          f"{r.seed})" for r in lost.itertuples()) + ".")
     dirty = ok[flag(ok, "git_dirty").eq(True)]
     if len(dirty):
         note += f"\n\n{len(dirty)} row(s) ran on code that differed from their recorded commit (`git_dirty`)."
@@ -233,9 +240,10 @@ def hardware_section(inp: Inputs) -> str:
 
 
 def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
-    out = claim_learned_wins(inp.ok)
+    from .filters import judged_filter_stats, shown_text
+    out = claim_learned_wins(inp.scored, inp.validation)
     out += [v for v in (experiment_verdict(e, inp.experiments.get(n)) for n, e in EXPERIMENTS.items()) if v]
-    return out + [claim_gpu(alone(inp.ok)), claim_filters(inp.ok, filter_stats)]
+    return out + [claim_gpu(alone(inp.ok)), claim_filters(judged_filter_stats(inp), shown_text(filter_stats))]
 
 
 def experiment_verdict(experiment, exp: dict | None) -> Verdict | None:

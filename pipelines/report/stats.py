@@ -25,6 +25,11 @@ class Estimate:
     def has_interval(self) -> bool:
         return not (math.isnan(self.lo) or math.isnan(self.hi))
 
+    @property
+    def no_spread(self) -> bool:
+        """Two or more values and no interval: they did not vary, so there is no interval to decide with."""
+        return self.n >= 2 and not self.has_interval
+
     def text(self, digits: int = 4) -> str:
         if not self.has_interval:
             return f"{self.mean:+.{digits}f} (n={self.n}, no interval)"
@@ -43,8 +48,8 @@ def mean_ci(values) -> Estimate:
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, "mean")
     mean = float(x.mean())
-    if n < 2:
-        return Estimate(mean, math.nan, math.nan, 1, "mean")
+    if n < 2 or np.ptp(x) == 0:  # one value, or values that did not vary: no interval (never a zero-width one)
+        return Estimate(mean, math.nan, math.nan, n, "mean")
     half = t_quantile(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
     return Estimate(mean, mean - half, mean + half, n, "mean")
 
@@ -61,8 +66,8 @@ def difference(a: dict, b: dict, paired: bool = True) -> Estimate:
         return Estimate(mean, math.nan, math.nan, min(len(xa), len(xb)), "Welch t")
     va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
     se = math.sqrt(va + vb)
-    if se == 0:
-        return Estimate(mean, mean, mean, min(len(xa), len(xb)), "Welch t")
+    if se == 0:  # neither arm varied: no interval (never a zero-width one)
+        return Estimate(mean, math.nan, math.nan, min(len(xa), len(xb)), "Welch t")
     df = (va + vb) ** 2 / (va ** 2 / (len(xa) - 1) + vb ** 2 / (len(xb) - 1))
     half = t_quantile(df) * se
     return Estimate(mean, mean - half, mean + half, min(len(xa), len(xb)), "Welch t")
