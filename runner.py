@@ -20,13 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipelines import REGISTRY, distributed, grid
-from pipelines.base import PRESETS, DeviceError, DeviceInfo, RunContext, select_device
-from pipelines.data import DEFAULT_DATASET, DataError, Dataset
-from pipelines.sources import DATASETS, open_dataset
-from pipelines.report.experiments import EXPERIMENTS
-from pipelines.report.inputs import ok_rows
-from pipelines.results import KEY, ResultRow, ResultsError, read_summary
+from pipelines import DATASETS, DEFAULT_DATASET, EXPERIMENTS, PIPELINES, PRESETS, distributed, executors
+from pipelines.base import DeviceError, DeviceInfo, RunContext, select_device
+from pipelines.datasets import DataError, Dataset, named, open_dataset
+from pipelines.run import SCORED, check_data, needs_gpu, plan_runs, record_lost, run_pipeline
+from pipelines.store import ResultRow, ResultsError, read_runs, read_summary, runs_path, summary_path
 
 SHOWN = ["dataset", "pipeline", "preset", "device", "seed", "n_train", "n_test", "epochs", "test_accuracy", "feature_seconds", "encode_seconds",
          "fit_seconds", "predict_seconds", "total_seconds", "status"]
@@ -44,7 +42,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    names = ", ".join(REGISTRY)
+    names = ", ".join(PIPELINES)
     p = Parser(
         description="Run the cvbench-2012 pipelines on Fashion-MNIST and write results/summary.csv.",
         epilog=f"Pipelines: {names}. Presets: smoke (tiny, ~2 min for --all), cpu (default without --gpu; "
@@ -67,10 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                       "is (default: $CVBENCH_DATA_DIR, data/fashion-mnist/, "
                                       "/usr/share/datasets/fashion-mnist/, else download)")
     p.add_argument("--dataset", choices=list(DATASETS), nargs="+", metavar="NAME",
-                   help=f"datasets by name, each a part of the grid ({', '.join(DATASETS)}; default "
-                        f"{DEFAULT_DATASET}); digits: scikit-learn's 1,797 8x8 digits, offline, resized to 28x28, a "
-                        "fixed 75/25 split; cifar10, cifar100: the official python batches, from --data-dir or "
-                        "downloaded (MD5 checked)")
+                   help="datasets by name, each a part of the grid (default " + DEFAULT_DATASET + "): "
+                        + "; ".join(f"{name}: {entry.description}" for name, entry in DATASETS.items()))
+    p.add_argument("--dataset-name", metavar="NAME",
+                   help="name the data of --data-dir (its results are kept under this name); a registered name must "
+                        "hold that dataset's images, and a name already in the results folder must hold the images "
+                        "its rows were made on")
     p.add_argument("--resume", action="store_true",
                    help="skip pipelines whose row for this preset/device/seed is ok; continue training from checkpoints")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="run the grid (pipeline x seed, experiment arm x seed) on N local Dask worker processes; "
                         "default 1: serial, in this process, the only mode whose timings the report ranks "
-                        f"(Dask: {grid.CLUSTER_EXTRA})")
+                        f"(Dask: {executors.CLUSTER_EXTRA})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the grid on a running Dask cluster (e.g. tcp://head:8786); its workers need this "
                         "package installed and the results folder on a shared filesystem (README)")
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not (args.all or args.only or args.list or args.report or args.experiment or args.experiments):
         raise UsageError("nothing to run: give --all, --only NAME [NAME ...], --experiment NAME, --report or --list")
-    unknown = [n for n in args.only or [] if n not in REGISTRY]
+    unknown = [n for n in args.only or [] if n not in PIPELINES]
     if unknown:
         raise UsageError(f"unknown pipeline {', '.join(unknown)}; valid: {names}")
     bad = [n for n in args.experiment if n not in EXPERIMENTS]
@@ -105,6 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.dataset = list(dict.fromkeys(args.dataset)) if args.dataset else [None]  # None: --data-dir or the default
     if args.data_dir and len(args.dataset) > 1:
         raise UsageError("--data-dir names where one dataset is: give it with one --dataset")
+    if args.dataset_name and len(args.dataset) > 1:
+        raise UsageError("--dataset-name names one dataset: give it with one --data-dir or --dataset")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
     if args.scheduler and args.jobs > 1:
@@ -120,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_list() -> None:
-    for name, entry in REGISTRY.items():
+    for name, entry in PIPELINES.items():
         print(f"{name:16s} {entry.family:12s} {entry.description}")
 
 
@@ -130,49 +132,27 @@ def print_table(rows: list[ResultRow]) -> None:
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def planned_runs(names: list[str], ctx: RunContext, seeds: list[int]) -> list[tuple[str, RunContext]]:
-    """(pipeline, its context) for each seed and pipeline to run; ``--resume`` leaves out those with an ok row."""
-    if distributed.world_size() > 1:
-        names = [n for n in names if REGISTRY[n].family == "learned"]
-    devices, plan = {n: grid.device_of(n, ctx) for n in names}, []
-    done = ok_rows(ctx.results_dir, names, ctx.dataset, ctx.preset) if ctx.resume else {}
-    for seed in seeds:
-        for name in names:
-            sctx = dataclasses.replace(ctx, seed=seed)
-            key = sctx.key(name, devices[name].kind)
-            changed = done.get(tuple(str(key[k]) for k in KEY))
-            what = f"an ok row for {ctx.dataset}, preset {ctx.preset}, {devices[name].kind}, seed {seed}"
-            if changed == "":
-                print(f"[{name}] skipped: {what} exists (--resume)")
-                continue
-            if changed:  # from scratch: its checkpoint, if any, is of that other configuration
-                print(f"[{name}] run again: {what} was made with another configuration ({changed})")
-                sctx = dataclasses.replace(sctx, resume=False)
-            plan.append((name, sctx))
-    return plan
-
-
 def run_pipelines(names: list[str], datasets: list[Dataset], ctx: RunContext, seeds: list[int], ex) -> bool:
-    """Run the pipelines for each dataset and seed on the executor, print their rows; True if all are ok."""
-    plan = [(name, c, data) for data in datasets
-            for name, c in planned_runs(names, dataclasses.replace(ctx, dataset=data.name), seeds)]
-    tasks = [grid.Task(f"{name} {data.name} seed {c.seed}", grid.run_pipeline, (name, ex.scatter(data), c),
-                       gpu=grid.needs_gpu(name, c)) for name, c, data in plan]
+    """Run the pipelines for each dataset and seed on the executor, print their rows; True if all are scored."""
+    plan = [(name, c, data) for data in datasets for name, c in plan_runs(names, data, ctx, seeds)]
+    tasks = [executors.Task(f"{name} {data.name} seed {c.seed}", run_pipeline, (name, ex.scatter(data), c),
+                            gpu=needs_gpu(name, c))
+             for name, c, data in plan]
     rows = [None] * len(plan)
     for done in ex.run(tasks):
         name, c, data = plan[done.index]
-        rows[done.index] = done.value if done.error is None else grid.record_lost(name, data, c, done.error)
+        rows[done.index] = done.value if done.error is None else record_lost(name, data, c, done.error)
     if rows and distributed.is_main():
         print_table(rows)
-        print(f"rows written to {ctx.results_dir / 'summary.csv'}")
-    return all(r.status in ("ok", grid.DIVERGED) for r in rows)  # a diverged run is a result: chance
+        print(f"rows written to {summary_path(ctx.results_dir)}")
+    return all(r.status in SCORED for r in rows)  # a diverged run is a result: chance
 
 
 def plan_experiments(names: list[str], datasets: list[Dataset], ctx: RunContext,
                      seeds: tuple[int, ...] | None) -> tuple[list, bool]:
     """Every experiment on every dataset planned, before any task runs (what planning measures, it measures
     alone); and False if one could not be (it is reported and the others go on)."""
-    from pipelines.report.experiments import plan_experiment
+    from pipelines.experiments.engine import plan_experiment
     plans, ok = [], True
     for data in datasets:
         views = {}
@@ -181,19 +161,19 @@ def plan_experiments(names: list[str], datasets: list[Dataset], ctx: RunContext,
                 plans.append(plan_experiment(name, data, ctx, seeds, views))
             except Exception as exc:  # isolation, as for pipelines
                 ok = False
-                print(f"[experiment {name}] {data.name}: failed: {grid.one_line(exc)}", file=sys.stderr)
+                print(f"[experiment {name}] {data.name}: failed: {executors.one_line(exc)}", file=sys.stderr)
     return plans, ok
 
 
 def run_experiments(plans: list, ex) -> bool:
     """Run all the plans' arms as one grid, writing each experiment when its arms are done; a failure costs that
     experiment (or that arm) and the others go on."""
-    from pipelines.report.experiments import run_plans
+    from pipelines.experiments.engine import run_plans
     ok = True
     for plan, outcome in run_plans(plans, ex):
         if isinstance(outcome, Exception):
             ok = False
-            print(f"[experiment {plan.name}] failed: {grid.one_line(outcome)}", file=sys.stderr)
+            print(f"[experiment {plan.name}] failed: {executors.one_line(outcome)}", file=sys.stderr)
             continue
         failed = len(plan.failed)
         ok = ok and not failed
@@ -208,7 +188,7 @@ def write_report(results_dir: Path) -> bool:
         print(f"report written to {build_report(results_dir)}")
         return True
     except Exception as exc:
-        print(f"[report] failed: {grid.one_line(exc)}", file=sys.stderr)
+        print(f"[report] failed: {executors.one_line(exc)}", file=sys.stderr)
         return False
 
 
@@ -220,12 +200,25 @@ def check_results_dir(folder: Path) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--results-dir {folder} is not writable ({exc.strerror or exc})") from None
-    read_summary(folder / "summary.csv")
-    from pipelines.report.inputs import read_runs
+    read_summary(summary_path(folder))
     problems: list[str] = []
-    read_runs(folder / "runs.jsonl", problems)
+    read_runs(runs_path(folder), problems)
     for problem in problems:
         print(f"warning: {problem} (the report skips them; new lines are appended intact)", file=sys.stderr)
+
+
+def open_data(args: argparse.Namespace) -> list[Dataset]:
+    """Every dataset of the run, opened, named and checked (its identity against the results folder) before any
+    work starts."""
+    datasets = [open_dataset(args.data_dir, name) for name in args.dataset]
+    if args.dataset_name:
+        datasets = [named(d, args.dataset_name) for d in datasets]
+    for data in datasets:
+        check_data(data, args.results_dir)
+        print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
+              f"{data.image_size}x{data.image_size}, {'colour' if data.channels == 3 else 'grey'}, "
+              f"{len(data.class_names)} classes; fingerprint {data.fingerprint})")
+    return datasets
 
 
 def run(args: argparse.Namespace) -> int:
@@ -237,20 +230,16 @@ def run(args: argparse.Namespace) -> int:
     check_results_dir(args.results_dir)
     ok = True
     if args.all or args.only or args.experiment:
-        datasets = [open_dataset(args.data_dir, name) for name in args.dataset]  # every one checked before any work
-        for data in datasets:
-            print(f"data: {data.name} from {data.source} ({len(data.x_train):,} train / {len(data.x_test):,} test, "
-                  f"{data.image_size}x{data.image_size}, {'colour' if data.channels == 3 else 'grey'}, "
-                  f"{len(data.class_names)} classes)")
+        datasets = open_data(args)
         print(f"preset {preset}; device {device.kind} ({device.name}); seeds {' '.join(map(str, args.seeds))}; "
               f"{f'Dask scheduler {args.scheduler}' if args.scheduler else f'--jobs {args.jobs}'}")
         folder = args.results_dir.resolve() if args.jobs > 1 or args.scheduler else args.results_dir  # for workers
         ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=folder,
                          resume=args.resume, time_budget=args.time_budget, compile=args.compile)
         plans, ok = plan_experiments(args.experiment, datasets, ctx, args.experiment_seeds)
-        with grid.executor(args.jobs, args.scheduler) as ex:
+        with executors.executor(args.jobs, args.scheduler) as ex:
             if args.all or args.only:
-                ok = run_pipelines(list(REGISTRY) if args.all else args.only, datasets, ctx, args.seeds, ex) and ok
+                ok = run_pipelines(list(PIPELINES) if args.all else args.only, datasets, ctx, args.seeds, ex) and ok
             ok = run_experiments(plans, ex) and ok
     if (args.report or args.all or args.experiment) and distributed.is_main():
         ok = write_report(args.results_dir) and ok
@@ -265,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             print_list()
             return 0
         return run(args)
-    except (UsageError, DeviceError, DataError, ResultsError, grid.GridError) as exc:
+    except (UsageError, DeviceError, DataError, ResultsError, executors.GridError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -13,7 +13,7 @@ and knew ``mid``.
 import sys, time, json, torch, torch.nn as nn, torch.nn.functional as F
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipelines.data import load, validation_split
+from pipelines.datasets import open_dataset, validation_split
 from pipelines.learned.trainer import augment
 arch, width, epochs, lr, ls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 torch.manual_seed(0)
@@ -26,7 +26,7 @@ elif arch == "small":
 else:
     m = nn.Sequential(*(blk(1,w)+blk(w,w)+[nn.MaxPool2d(2)]+blk(w,2*w)+blk(2*w,2*w)+[nn.MaxPool2d(2)]+blk(2*w,4*w)+[nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(4*w*9,10)]))
 m = m.to(memory_format=torch.channels_last)
-d = validation_split(load())
+d = validation_split(open_dataset())
 x = torch.from_numpy(d.x_train); y = torch.from_numpy(d.y_train.astype('int64'))
 xv = torch.from_numpy(d.x_test); yv = torch.from_numpy(d.y_test.astype('int64'))
 bs = 128; steps = epochs * ((len(x)+bs-1)//bs)

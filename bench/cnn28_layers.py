@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import get  # noqa: E402
-from pipelines.base import PRESETS, cpu_name  # noqa: E402
-from pipelines.data import load  # noqa: E402
+from pipelines import PRESETS, get  # noqa: E402
+from pipelines.base import cpu_name  # noqa: E402
+from pipelines.datasets import open_dataset  # noqa: E402
 from pipelines.learned import trainer as tr  # noqa: E402
 
 
@@ -41,14 +41,14 @@ def main() -> int:
     from torch.profiler import ProfilerActivity, profile
     device = torch.device("cpu")
     base = get("cnn28").config(args.preset)
-    data = load()
+    data = open_dataset()
     n = base.batch_size * args.steps
     x = tr.images_tensor(data.x_train[:n], device)
     y = torch.from_numpy(data.y_train[:n].astype(np.int64))
     print(f"cnn28 preset {args.preset}, batch {base.batch_size}, {args.steps} steps per round, "
           f"on {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     for stem in args.stems:
-        cfg = tr.with_network(base, stem=stem)
+        cfg = get("cnn28").with_settings(base, model_kwargs=(("stem", stem),))
         model = tr.build_model(cfg, device, x, len(data.class_names))
         opt = tr.make_optimizer(model, cfg)
         amp = tr.autocast_for(device)

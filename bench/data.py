@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.base import cpu_name  # noqa: E402
-from pipelines.data import DataError, load, resolve_source  # noqa: E402
+from pipelines.datasets import DataError  # noqa: E402
+from pipelines.datasets.idx import load_folder, resolve_source  # noqa: E402
 
 
 def main() -> int:
@@ -31,7 +32,7 @@ def main() -> int:
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        ds = load(source)
+        ds = load_folder(source)
         times.append(time.perf_counter() - start)
     n = len(ds.x_train) + len(ds.x_test)
     print(f"source: {ds.source}\nmachine: {cpu_name()}")

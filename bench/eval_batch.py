@@ -1,6 +1,6 @@
 """How fast a learned pipeline's preset predicts, by evaluation batch size: the trainer's own ``evaluate``
 (eval mode, inference mode, the preset's test-time averaging) on the 10,000 test images, a freshly built
-network (speed does not depend on the weights). The ``cpu`` preset's ``eval_batch_size`` is set from this.
+network (speed does not depend on the weights). A learned pipeline's ``eval_batch`` on a CPU is set from this.
 
     python bench/eval_batch.py > results/bench/eval_batch.txt      # cnn28, cpu preset, the default sizes
 
@@ -9,7 +9,6 @@ Prints images per second per batch size (median of ``--rounds``), on the machine
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -18,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import REGISTRY, get  # noqa: E402
-from pipelines.base import PRESETS, cpu_name  # noqa: E402
-from pipelines.data import load  # noqa: E402
+from pipelines import PIPELINES, PRESETS, family, get  # noqa: E402
+from pipelines.base import cpu_name  # noqa: E402
+from pipelines.datasets import open_dataset  # noqa: E402
 from pipelines.learned import trainer as tr  # noqa: E402
 
 
@@ -31,26 +30,25 @@ def main() -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 500, 1000, 2000])
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    if args.pipeline not in REGISTRY or REGISTRY[args.pipeline].family != "learned":
-        learned = ", ".join(n for n, e in REGISTRY.items() if e.family == "learned")
+    if args.pipeline not in PIPELINES or family(args.pipeline) != "learned":
+        learned = ", ".join(n for n in PIPELINES if family(n) == "learned")
         print(f"error: --pipeline must be a learned pipeline ({learned})", file=sys.stderr)
         return 2
     cfg = get(args.pipeline).config(args.preset)
     import torch
     device = torch.device("cpu")
-    data = load()
+    data = open_dataset()
     x = tr.images_tensor(data.x_test, device)
     model = tr.build_model(cfg, device, x, len(data.class_names))
     amp = tr.autocast_for(device)
     print(f"{args.pipeline} preset {args.preset} ({'image and mirror' if cfg.flip_test else 'image only'}), "
           f"{len(x):,} test images, on {cpu_name()}, torch {torch.__version__}")
     for size in args.sizes:
-        c = dataclasses.replace(cfg, eval_batch_size=size)
-        tr.evaluate(model, x[:size], c, amp)  # warm-up
+        tr.evaluate(model, x[:size], cfg, amp, size)  # warm-up
         times = []
         for _ in range(args.rounds):
             start = time.perf_counter()
-            tr.evaluate(model, x, c, amp)
+            tr.evaluate(model, x, cfg, amp, size)
             times.append(time.perf_counter() - start)
         t = float(np.median(times))
         print(f"eval batch {size:5d}: {len(x) / t:8,.0f} img/s ({t:.2f} s per pass; rounds "

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.base import cpu_name  # noqa: E402
-from pipelines.report.experiments import EXPERIMENTS  # noqa: E402
-from pipelines.report.tables import md_table  # noqa: E402
-from pipelines.results import atomic_write_text, provenance  # noqa: E402
+from pipelines import DEFAULT_DATASET, EXPERIMENTS, experiment  # noqa: E402
+from pipelines.analysis.tables import md_table  # noqa: E402
+from pipelines.store import atomic_write_text, experiment_path, provenance, read_json  # noqa: E402
 
 
 def run(names: list[str], jobs: int, preset: str, folder: Path) -> float:
@@ -37,17 +37,16 @@ def run(names: list[str], jobs: int, preset: str, folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def outcome(folder: Path, name: str) -> dict:
+def outcome(folder: Path, name: str, size: str) -> dict:
     """What the stored experiment says: its seconds, failed arms, peak concurrency, and verdict or answer."""
-    try:
-        exp = json.loads((folder / "experiments" / f"{name}.json").read_text())
-    except (OSError, ValueError):
+    exp = read_json(experiment_path(folder, DEFAULT_DATASET, name, size))
+    if exp is None:
         return {"seconds": None, "verdict": "not written", "measured": ""}
-    experiment = EXPERIMENTS[name]
-    verdict = experiment.verdict(exp)
+    e = experiment(name)
+    verdict = e.verdict(exp)
     concurrency = max((r.get("concurrency") or 1 for r in exp["rows"]), default=1)
     said = ((verdict.verdict, verdict.measured) if verdict else
-            ("(no claim)", experiment.answer(exp, experiment.exercises[0]) if experiment.exercises else ""))
+            ("(no claim)", e.answer(exp, e.exercises[0]) if e.exercises else ""))
     return {"seconds": exp["seconds"], "failed": len(exp.get("failed") or []), "concurrency": concurrency,
             "verdict": said[0], "measured": said[1]}
 
@@ -69,7 +68,7 @@ def main(argv=None) -> int:
     for jobs in (1, args.jobs):
         folder = args.work_dir / f"jobs{jobs}"
         walls[jobs] = round(run(args.experiments, jobs, args.preset, folder), 1)
-        found[jobs] = {n: outcome(folder, n) for n in args.experiments}
+        found[jobs] = {n: outcome(folder, n, args.preset) for n in args.experiments}
     serial, parallel = found[1], found[args.jobs]
     rows = [[n, serial[n]["seconds"], parallel[n]["seconds"], serial[n]["verdict"], parallel[n]["verdict"],
              "same" if serial[n]["verdict"] == parallel[n]["verdict"] else "**changed**"]

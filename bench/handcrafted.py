@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import REGISTRY  # noqa: E402
+from pipelines import get  # noqa: E402
 from pipelines.base import cpu_name  # noqa: E402
-from pipelines.data import load, split  # noqa: E402
+from pipelines.datasets import open_dataset, split  # noqa: E402
 from pipelines.handcrafted.features import HOGFeatures  # noqa: E402
 
 HANDCRAFTED = [n for n, e in REGISTRY.items() if e.family == "handcrafted"]
@@ -29,7 +29,7 @@ HANDCRAFTED = [n for n, e in REGISTRY.items() if e.family == "handcrafted"]
 
 def stage_times(name: str, data, n_train: int | None, n_test: int | None) -> dict:
     from sklearn.pipeline import Pipeline as SkPipeline
-    pipeline = REGISTRY[name].load()
+    pipeline = get(name)
     cfg = dataclasses.replace(pipeline.config("cpu"), n_train=n_train, n_test=n_test)
     x_tr, y_tr, x_te, y_te = split(data, cfg.n_train, cfg.n_test, 0)
     extractor, encoders, clf = pipeline.extractor(cfg), pipeline.encoders(cfg, 0), pipeline.classifier(cfg, 0)
@@ -76,7 +76,7 @@ def main() -> int:
     p.add_argument("--n-test", type=int, help="default: all 10k")
     p.add_argument("--hog-images", type=int, default=20_000)
     args = p.parse_args()
-    data = load()
+    data = open_dataset()
     print(f"machine: {cpu_name()}")
     speeds = hog_speed(data.x_train[: args.hog_images])
     for label, ips in speeds:

@@ -120,8 +120,8 @@ def load_data(dummy: bool, n: int):
     if dummy:
         rng = np.random.default_rng(0)
         return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
-    from pipelines.data import load
-    data = load()
+    from pipelines.datasets import open_dataset
+    data = open_dataset()
     return data.x_train[:n], data.y_train[:n]
 
 

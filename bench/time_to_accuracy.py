@@ -9,7 +9,7 @@ Both pipelines run through the runner (rows, runs.jsonl with cnn28's per-epoch c
 hand-crafted pipeline's mean test accuracy A it prints: its mean time to test predictions (features, fit,
 prediction), the CNN's training time until its test accuracy reaches A for good (scoring after each epoch is
 not training time), and the ratio; the same rows go to ``reach.json`` and the curve to a
-``time_to_accuracy_*.png`` in that folder. The rules are the report's (``pipelines/report/sections.py``:
+``time_to_accuracy_*.png`` in that folder. The rules are the report's (``pipelines/analysis/reach.py``:
 ``pairings``, ``reach_rows``). The CNN's schedule is its preset's, fixed in advance.
 """
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipelines import get  # noqa: E402
+from pipelines.analysis.reach import pairings, reach_rows, time_to_accuracy_figures  # noqa: E402
 from pipelines.base import DeviceError, RunContext, cpu_name, select_device  # noqa: E402
-from pipelines.data import DataError, load  # noqa: E402
-from pipelines.grid import run_pipeline  # noqa: E402
-from pipelines.report.inputs import load_inputs  # noqa: E402
-from pipelines.report.sections import pairings, reach_rows, time_to_accuracy_figures  # noqa: E402
-from pipelines.results import atomic_write_text  # noqa: E402
+from pipelines.datasets import DataError, open_dataset  # noqa: E402
+from pipelines.run import run_pipeline  # noqa: E402
+from pipelines.store import atomic_write_text, figures_dir, read_curves, read_summary, summary_path  # noqa: E402
 
 HANDCRAFTED, LEARNED = "hog_kernel_svm", "cnn28"
 
@@ -40,12 +40,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", help="Fashion-MNIST folder (default: the system copy or the cache)")
     parser.add_argument("--results-dir", type=Path, default=Path("results/bench/time_to_accuracy"))
     args = parser.parse_args(argv)
-    from pipelines import REGISTRY
-    presets = [p for p in REGISTRY[LEARNED].load().presets if p in REGISTRY[HANDCRAFTED].load().presets]
+    presets = [p for p in get(LEARNED).presets if p in get(HANDCRAFTED).presets]
     if args.preset not in presets:
         parser.error(f"unknown preset {args.preset!r}; choose one of {', '.join(presets)}")
     try:
-        data, device = load(args.data_dir), select_device(args.gpu)
+        data, device = open_dataset(args.data_dir), select_device(args.gpu)
     except (DataError, DeviceError) as exc:
         parser.exit(2, f"error: {exc}\n")
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -54,11 +53,12 @@ def main(argv=None) -> int:
         for name in (HANDCRAFTED, LEARNED):
             ctx = dataclasses.replace(base, seed=seed, device=select_device(False) if name == HANDCRAFTED else device)
             run_pipeline(name, data, ctx)
-    inp = load_inputs(args.results_dir, data.name)
-    pairs = pairings(inp)
-    rows = [r for r in reach_rows(inp, pairs)
+    table = read_summary(summary_path(args.results_dir))
+    ok = table[(table.dataset == data.name) & (table.status == "ok")]
+    pairs = pairings(ok, read_curves(args.results_dir, ok))
+    rows = [r for r in reach_rows(pairs)
             if r["learned"] == LEARNED and r["preset"] == args.preset and r["seed"] in args.seeds]
-    figures = time_to_accuracy_figures(inp, pairs)
+    figures = time_to_accuracy_figures(pairs, figures_dir(args.results_dir, data.name))
     machines = {"cpu": cpu_name(), LEARNED: device.name}
     atomic_write_text(args.results_dir / "reach.json", json.dumps({"machines": machines, "rows": rows}, indent=1))
     print(f"\nmachines: {machines}; preset {args.preset}; figures: {', '.join(str(p) for p in figures)}")

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.base import RunContext, select_device  # noqa: E402
-from pipelines.data import load  # noqa: E402
-from pipelines.report.experiments import experiment_tunings  # noqa: E402
+from pipelines.datasets import open_dataset  # noqa: E402
+from pipelines.experiments import experiment_tunings  # noqa: E402
 from pipelines.tuning import pipeline_tunings, run_tuning  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main() -> int:
     if args.summary:
         print(summary(chosen))
         return 0
-    data, device = load(args.data_dir), select_device(False)
+    data, device = open_dataset(args.data_dir), select_device(False)
     ctx = RunContext(preset="cpu", seed=0, device=device, results_dir=Path("results"), dataset=data.name)
     print(f"validation split of {data.name}; machine: {device.name}")
     for t in chosen:

@@ -1,7 +1,9 @@
 """The small interface every pipeline implements, and the context the runner hands it.
 
-A pipeline is a class with a frozen-dataclass ``Config``, a ``presets`` dict (smoke / cpu / paper) of
-named instances of it, and ``run(data, config, ctx) -> Outcome``. The runner knows nothing else about it.
+A pipeline is a class with a frozen-dataclass ``Config``, a ``presets`` dict (smoke / cpu / paper) of named
+instances of it, and ``run(data, config, ctx) -> Outcome``; ``record(config)`` is its configuration as the result
+files record it, and ``config_hash`` of that record identifies it. The runner knows nothing else about it.
+Knobs that change only how fast a run goes (cores, evaluation batch) live in ``RunContext``, never in a config.
 """
 from __future__ import annotations
 
@@ -12,30 +14,17 @@ import random
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .data import DEFAULT_DATASET, Dataset
-from .results import dataset_dir
+from . import DEFAULT_DATASET
+from .datasets import Dataset
+from .store import as_json, cache_dir, checkpoint_path, config_hash, dataset_dir, figures_dir
 
-PRESETS = ("smoke", "cpu", "paper")
 TRAIN_SCORE_MAX = 10_000  # training accuracy (eval mode) is measured on at most this many training images
-SPEED_ONLY = "speed_only"  # metadata of a config field that changes how fast a run goes, never what it measures
-
-
-def speed_only(default):
-    """A config field that sets only speed (cores, evaluation batch): records that differ in it describe the
-    same run (``speed_fields``)."""
-    return field(default=default, metadata={SPEED_ONLY: True})
-
-
-def speed_fields(config_class) -> set[str]:
-    """The ``speed_only`` fields of a config class: what comparisons of a stored configuration with today's
-    (stale files, set-aside rows, checkpoints) pass over."""
-    return {f.name for f in dataclasses.fields(config_class) if f.metadata.get(SPEED_ONLY)}
 
 
 @dataclass(frozen=True)
@@ -88,31 +77,31 @@ class RunContext:
     device: DeviceInfo
     results_dir: Path
     resume: bool = False
-    time_budget: float | None = None  # seconds, for pipelines that train under a budget
+    time_budget: float | None = None  # seconds, for pipelines that train under a budget (overrides the preset's)
     compile: bool = False
     figures: bool = True  # experiments and tuning switch the pipelines' pictures off
     checkpoints: bool = True  # ... and the learned pipelines' checkpoints and progress bars
     curves: bool = True  # ... and their time-to-accuracy curves (the test images scored after each epoch)
     dataset: str = DEFAULT_DATASET  # the name of the data it runs on: part of every result's key and path
+    n_jobs: int = -1  # speed only: cores for hand-crafted extraction and one-vs-rest fitting (-1: all)
 
     @property
     def cache_dir(self) -> Path:
-        return self.results_dir / "cache"
+        return cache_dir(self.results_dir)
 
     @property
     def dataset_dir(self) -> Path:
-        """``results.dataset_dir`` of this context's dataset."""
         return dataset_dir(self.results_dir, self.dataset)
 
     @property
     def figures_dir(self) -> Path:
-        return self.dataset_dir / "figures"
+        return figures_dir(self.results_dir, self.dataset)
 
-    def checkpoint_dir(self, pipeline: str) -> Path:
-        return self.dataset_dir / "checkpoints" / pipeline
+    def checkpoint_path(self, pipeline: str) -> Path:
+        return checkpoint_path(self.results_dir, self.key(pipeline))
 
     def key(self, pipeline: str, device: str | None = None) -> dict:
-        """The result key (``results.KEY``) of ``pipeline`` run in this context (on ``device``, if it runs
+        """The result key (``store.KEY``) of ``pipeline`` run in this context (on ``device``, if it runs
         elsewhere than the context's device)."""
         return {"dataset": self.dataset, "pipeline": pipeline, "preset": self.preset,
                 "device": device or self.device.kind, "seed": self.seed}
@@ -120,19 +109,9 @@ class RunContext:
 
 @dataclass
 class Outcome:
-    """What a pipeline measured. Keys of ``extra`` must be ``ResultRow`` fields."""
-    test_accuracy: float
-    n_train: int
-    n_test: int
-    image_size: int
-    train_accuracy: float | None = None
-    epochs: float | None = None
-    feature_seconds: float | None = None
-    fit_seconds: float | None = None
-    predict_seconds: float | None = None
-    train_images_per_second: float | None = None
-    params: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    """What a pipeline measured: ``values`` are ``store.ResultRow`` columns (the row schema's one home; an unknown
+    name is an error when the row is filled), the rest is what the row does not hold."""
+    values: dict[str, Any]
     curve: list[dict] | None = None  # learned: per complete epoch, training seconds so far and test accuracy
     y_true: np.ndarray | None = None
     y_pred: np.ndarray | None = None
@@ -150,17 +129,30 @@ class Pipeline:
     ``NAME-SUFFIX.json``."""
     Config: ClassVar[type]
     presets: ClassVar[dict[str, Any]]
-    runs_on_accelerator: ClassVar[bool] = False
     grid: ClassVar[dict[str, tuple]] = {}
     tune_n_train: ClassVar[int | None] = 20_000
     more_grids: ClassVar[dict[str, tuple]] = {}
+    diverges: ClassVar[tuple[type[Exception], ...]] = ()  # what "this setting diverged" raises (scored as chance)
 
     def config(self, preset: str):
         return self.presets[preset]
 
-    def device_for(self, requested: DeviceInfo) -> DeviceInfo:
-        """Where this pipeline really runs: the hand-crafted ones always run on the CPU."""
-        return requested if self.runs_on_accelerator else DeviceInfo("cpu", cpu_name())
+    def with_settings(self, cfg, **settings):
+        """``cfg`` with ``settings`` set over it (a network pipeline merges network arguments instead)."""
+        return dataclasses.replace(cfg, **settings)
+
+    def effective(self, cfg, time_budget: float | None = None):
+        """``cfg`` as it runs: ``--time-budget``'s ``time_budget`` replaces the preset's where the config has one."""
+        if time_budget is not None and "time_budget" in {f.name for f in dataclasses.fields(cfg)}:
+            return dataclasses.replace(cfg, time_budget=time_budget)
+        return cfg
+
+    def record(self, cfg) -> dict:
+        """The configuration as result files record it (JSON data); ``config_hash`` of it identifies the run."""
+        return as_json(dataclasses.asdict(cfg))
+
+    def hash(self, cfg) -> str:
+        return config_hash(self.record(cfg))
 
     def run(self, data: Dataset, config, ctx: RunContext) -> Outcome:
         raise NotImplementedError

@@ -1,11 +1,11 @@
-"""The run grid: the runner's work as independent tasks, handed to an executor.
+"""The executors of the run grid: the runner's work as independent tasks, run serially or on Dask.
 
     python runner.py --all --seeds 0 1 2                 # --jobs 1 (default): serial, in this process
     python runner.py --all --seeds 0 1 2 --jobs 2        # 2 local Dask worker processes (LocalCluster)
     python runner.py --experiments all --scheduler tcp://head:8786   # a running Dask cluster
 
-A task is a module-level function and its arguments (a pipeline run: ``run_pipeline``; an experiment arm:
-``experiments.run_arm_task``), so Dask can ship it to another process or machine. Executors yield each task's
+A task is a module-level function and its arguments (a pipeline run: ``run.run_pipeline``; an experiment arm:
+``experiments.engine.run_arm_task``), so Dask can ship it to another process or machine. Executors yield each task's
 ``Done`` as it finishes: its value, or a one-line error when it raised or its worker died (one task, one row;
 the rest of the grid goes on). Every task runs inside ``host_slot``, which records the host it ran on and the
 most tasks of this suite running there at once during it (``concurrency``; 1: it ran alone), so that times
@@ -14,28 +14,21 @@ timings; more is for throughput.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tqdm.auto import tqdm
 
-from . import REGISTRY, distributed
-from .base import DeviceError, DeviceInfo, RunContext, seed_everything, select_device
-from .data import Dataset
-from .results import ResultRow, append_run, provenance, save_predictions, upsert
-from .tuning import config_record, divergence_errors
+from . import distributed
 
 CLUSTER_EXTRA = "pip install -e '.[cluster]'"  # what installs Dask (pyproject.toml's ``cluster`` extra)
 CONNECT_TIMEOUT = "20s"  # how long ``--scheduler`` waits for the scheduler to answer
@@ -320,119 +313,3 @@ def executor(jobs: int = 1, scheduler: str | None = None) -> Executor:
     if scheduler or jobs > 1:
         return DaskGrid(jobs=None if scheduler else jobs, address=scheduler)
     return Serial()
-
-
-# --- one pipeline run: a task ------------------------------------------------------------------------------------
-
-ROUNDING = {"test_accuracy": 4, "train_accuracy": 4, "feature_seconds": 3, "fit_seconds": 3,
-            "predict_seconds": 3, "train_images_per_second": 1, "epochs": 3}
-
-
-def load_pipeline(name: str):
-    """The pipeline and None, or None and the import error (a missing library still costs only one row)."""
-    try:
-        return REGISTRY[name].load(), None
-    except Exception as exc:
-        return None, exc
-
-
-def device_of(name: str, ctx: RunContext) -> DeviceInfo:
-    """Where pipeline ``name`` runs in ``ctx`` (hand-crafted ones: always the CPU); the context's device if it
-    cannot be loaded."""
-    pipeline, _ = load_pipeline(name)
-    return pipeline.device_for(ctx.device) if pipeline else ctx.device
-
-
-def needs_gpu(name: str, ctx: RunContext) -> bool:
-    """Whether a task of pipeline ``name`` must go to a worker with a GPU."""
-    return ctx.device.kind == "cuda" and REGISTRY[name].family == "learned"
-
-
-def here(device: DeviceInfo) -> DeviceInfo:
-    """``device`` as the process running the task names it (a Dask worker its own CPU or GPU, not the runner's)."""
-    try:
-        return select_device(device.kind == "cuda")
-    except DeviceError:
-        return device  # the run itself then fails, in its own row
-
-
-def base_row(name: str, ctx: RunContext, dataset: str, device, prov: dict) -> ResultRow:
-    return ResultRow(pipeline=name, family=REGISTRY[name].family, preset=ctx.preset, dataset=dataset,
-                     seed=ctx.seed, device=device.kind, device_name=device.name, compiled=ctx.compile,
-                     started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), **prov)
-
-
-def fill_row(row: ResultRow, outcome) -> None:
-    for f in ("test_accuracy", "train_accuracy", "n_train", "n_test", "image_size", "epochs", "feature_seconds",
-              "fit_seconds", "predict_seconds", "train_images_per_second", "params"):
-        value = getattr(outcome, f)
-        setattr(row, f, round(value, ROUNDING[f]) if f in ROUNDING and value is not None else value)
-    for key, value in outcome.extra.items():
-        setattr(row, key, value)
-
-
-def record(ctx: RunContext, row: ResultRow, cfg, source: str, outcome) -> None:
-    """Upsert the summary row, append the history line, keep the predictions for the report."""
-    config = {"pipeline": config_record(cfg) if cfg is not None else None, "preset": ctx.preset, "seed": ctx.seed,
-              "time_budget": ctx.time_budget, "compile": ctx.compile, "data_source": source}
-    upsert(ctx.results_dir / "summary.csv", row)
-    append_run(ctx.results_dir / "runs.jsonl", row, config, outcome.curve if outcome is not None else None)
-    if outcome is not None and outcome.y_pred is not None:
-        save_predictions(ctx.results_dir, row, outcome.y_true, outcome.y_pred)
-
-
-def run_pipeline(name: str, data: Dataset, ctx: RunContext) -> ResultRow:
-    """Run one pipeline isolated (an exception becomes a failed row), write its row and return it. The device's
-    name and the provenance (commit, versions) are read where it runs."""
-    ctx = dataclasses.replace(ctx, device=here(ctx.device))
-    pipeline, load_error = load_pipeline(name)
-    device = pipeline.device_for(ctx.device) if pipeline else ctx.device
-    cfg = pipeline.config(ctx.preset) if pipeline else None
-    row = base_row(name, ctx, data.name, device, provenance())
-    seed_everything(ctx.seed)
-    outcome = None
-    with host_slot() as slot:
-        start = time.perf_counter()
-        try:
-            if load_error is not None:
-                raise load_error
-            outcome = pipeline.run(data, cfg, ctx)
-            fill_row(row, outcome)
-            row.full_data = outcome.n_train == len(data.x_train) and outcome.n_test == len(data.x_test)
-        except divergence_errors(name) as exc:  # a diverged network scores chance (PROTOCOL.md, section 3)
-            diverged(row, cfg, data, one_line(exc))
-            print(f"[{name}] diverged, scored as chance: {row.error}", file=sys.stderr)
-        except Exception as exc:  # isolation: one failure costs one row
-            row.status, row.error = "failed", one_line(exc)
-            print(f"[{name}] failed: {row.error}", file=sys.stderr)
-        row.total_seconds = round(time.perf_counter() - start, 3)
-    row.host, row.concurrency = slot.host, slot.concurrency
-    if distributed.is_main():
-        record(ctx, row, cfg, data.source, outcome)
-    return row
-
-
-DIVERGED = "diverged"  # a row's status when its network's loss became NaN or infinite: it scores chance
-
-
-def diverged(row: ResultRow, cfg, data: Dataset, error: str) -> None:
-    """Mark ``row`` as a diverged run: chance accuracy on the images it would have scored, as PROTOCOL.md says."""
-    n_train, n_test = (min(n or len(x), len(x)) for n, x in ((cfg.n_train, data.x_train), (cfg.n_test, data.x_test)))
-    row.status, row.error = DIVERGED, error
-    row.test_accuracy = round(1 / len(data.class_names), ROUNDING["test_accuracy"])
-    row.n_train, row.n_test, row.full_data = n_train, n_test, n_train == len(data.x_train) and n_test == len(data.x_test)
-    row.truncated = False
-
-
-def record_lost(name: str, data: Dataset, ctx: RunContext, error: str) -> ResultRow:
-    """The failed row of a pipeline task that never returned (its worker died, or it raised outside the
-    pipeline), written by the runner; if even that cannot be written, it is only printed."""
-    row = base_row(name, ctx, data.name, device_of(name, ctx), provenance())
-    row.status, row.error = "failed", error
-    print(f"[{name}] failed: {error}", file=sys.stderr)
-    if distributed.is_main():
-        try:
-            record(ctx, row, None, data.source, None)
-        except Exception as exc:
-            print(f"[{name}] its failed row could not be written either: {one_line(exc)}", file=sys.stderr)
-    return row

@@ -1,33 +1,32 @@
 """Settings chosen on the validation split, never on the test set (PROTOCOL.md, "Choosing settings").
 
 A ``Tuning`` is one grid: a registered pipeline's ``cpu`` preset with some fields fixed and the others tried
-over their candidates. Each point runs the pipeline itself on ``validation_split(data)`` (training on part of
-the training set, scoring the held-out validation images), one seed; the choice is the point with the highest
-validation accuracy, the first in grid order on a tie. The grid, every point's score and the choice are
-written to ``results/tuning/NAME.json``, which the presets and experiments read or are checked against.
+over their candidates (network arguments merged into the preset's network, never replacing it). Each point runs
+the pipeline itself on ``validation_split(data)`` (training on part of the training set, scoring the held-out
+validation images), one seed; the choice is the point with the highest validation accuracy, the first in grid
+order on a tie. ``results/tuning/NAME.json`` stores the grid, every point's score, its ``config_hash`` and the
+record behind it, the data's fingerprint and the choice; the presets and experiments read or are checked
+against it, and the file is stale when today's points would have other hashes (``stale``).
 
-    python bench/tune.py                 # every grid (each one's seconds: the README)
+    python bench/tune.py                 # every grid (each one's seconds: docs/tuning.md)
     python bench/tune.py --only hog_svm  # one
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import itertools
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import REGISTRY
-from .base import RunContext, speed_fields
-from .data import PROJECT_ROOT, VALIDATION_SEED, Dataset, validation_split
-from .results import atomic_write_text, provenance
+from . import PIPELINES, get
+from .base import RunContext
+from .datasets import VALIDATION_SEED, Dataset, validation_split
+from .store import atomic_write_json, provenance, read_json, tuning_path
 
-TUNING_DIR = PROJECT_ROOT / "results" / "tuning"  # committed: part of the suite's configuration
 TUNING_SEED = 0
+RULE = "highest validation accuracy, first in grid order on a tie"
 
 
 class TuningError(Exception):
@@ -50,9 +49,21 @@ class Tuning:
             return [dict(zip(keys, values)) for values in zip(*(self.grid[k] for k in keys))]
         return [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))]
 
+    def config(self, point: dict):
+        """The configuration a point trains: the ``cpu`` preset, scored on every validation image, with the fixed
+        fields and then the point's set over it (``Pipeline.with_settings``: network arguments merge)."""
+        pipeline = get(self.pipeline)
+        base = dataclasses.replace(pipeline.config("cpu"), n_test=None)
+        return pipeline.with_settings(pipeline.with_settings(base, **self.fixed), **point)
+
+    def hashes(self) -> list[str]:
+        """Today's ``config_hash`` of every point, in grid order."""
+        pipeline = get(self.pipeline)
+        return [pipeline.hash(self.config(p)) for p in self.points()]
+
     @property
     def path(self) -> Path:
-        return TUNING_DIR / f"{self.name}.json"
+        return tuning_path(self.name)
 
 
 def pipeline_tunings() -> list[Tuning]:
@@ -60,7 +71,7 @@ def pipeline_tunings() -> list[Tuning]:
     after one per entry of its ``more_grids`` (``cnn28``: regularisation, then the 28x28 block's width, then the
     learning rate). Where two grids of a pipeline set the same field, the later one's choice stands."""
     out = []
-    for name, entry in REGISTRY.items():
+    for name, entry in PIPELINES.items():
         cls = entry.load().__class__
         out += [Tuning(f"{name}-{suffix}", name, dict(grid), dict(fixed), *paired)
                 for suffix, (grid, fixed, *paired) in cls.more_grids.items()]
@@ -69,127 +80,65 @@ def pipeline_tunings() -> list[Tuning]:
     return out
 
 
+def score_point(t: Tuning, cfg, val: Dataset, ctx: RunContext) -> tuple[float, str]:
+    """A point's validation accuracy (a diverged network scores chance there, and the grid goes on) and a note."""
+    pipeline = get(t.pipeline)
+    try:
+        return pipeline.run(val, cfg, ctx).values["test_accuracy"], ""
+    except pipeline.diverges as exc:
+        return 1 / len(val.class_names), f"diverged: {exc}"
+
+
 def run_tuning(t: Tuning, data: Dataset, ctx: RunContext, log=print) -> dict:
     """Try every point on the validation split; write and return the stored payload."""
-    pipeline = REGISTRY[t.pipeline].load()
-    val = validation_split(data)
+    pipeline, val = get(t.pipeline), validation_split(data)
     vctx = dataclasses.replace(ctx, seed=TUNING_SEED, figures=False, checkpoints=False, curves=False, resume=False)
-    started, prov, rows = datetime.now(timezone.utc).isoformat(timespec="seconds"), provenance(), []
-    diverges = divergence_errors(t.pipeline)
+    started, prov, rows, configs = datetime.now(timezone.utc).isoformat(timespec="seconds"), provenance(), [], {}
     for point in t.points():
-        cfg = dataclasses.replace(pipeline.config("cpu"), n_test=None, **t.fixed, **point)
+        cfg = t.config(point)
+        configs[pipeline.hash(cfg)] = pipeline.record(cfg)
         start = time.perf_counter()
-        try:
-            acc, note = pipeline.run(val, cfg, vctx).test_accuracy, ""
-        except diverges as exc:  # a diverged network scores chance at this point; the grid goes on
-            acc, note = 1 / len(val.class_names), f"diverged: {exc}"
+        acc, note = score_point(t, cfg, val, vctx)
         rows.append({**point, "validation_accuracy": round(acc, 4), "seconds": round(time.perf_counter() - start, 1),
-                     **({"note": note} if note else {})})
+                     "config_hash": pipeline.hash(cfg), **({"note": note} if note else {})})
         log(f"[tune {t.name}] {point}: validation accuracy {acc:.4f} ({rows[-1]['seconds']:.0f} s) {note}")
     best = max(range(len(rows)), key=lambda i: (rows[i]["validation_accuracy"], -i))
-    payload = {"tuning": t.name, "pipeline": t.pipeline, "grid": t.grid, "fixed": t.fixed,
-               "rule": "highest validation accuracy, first in grid order on a tie",
+    payload = {"tuning": t.name, "pipeline": t.pipeline, "grid": t.grid, "fixed": t.fixed, "rule": RULE,
                **({"paired": True} if t.paired else {}),
-               "validation": {"dataset": data.name, "fit_pool_images": len(val.x_train), "validation_images":
-                              len(val.x_test), "split_seed": VALIDATION_SEED, "run_seed": TUNING_SEED},
-               "choice": {k: rows[best][k] for k in t.grid}, "points": rows, "device": ctx.device.kind,
-               "device_name": ctx.device.name, "presets": presets_of([t.pipeline]), "started_at": started, **prov}
-    atomic_write_text(t.path, json.dumps(payload, indent=1, default=list))
+               "validation": {"dataset": data.name, "data_fingerprint": data.fingerprint, "fit_pool_images":
+                              len(val.x_train), "validation_images": len(val.x_test), "split_seed": VALIDATION_SEED,
+                              "run_seed": TUNING_SEED},
+               "choice": {k: rows[best][k] for k in t.grid}, "points": rows, "configs": configs,
+               "device": ctx.device.kind, "device_name": ctx.device.name, "started_at": started, **prov}
+    atomic_write_json(t.path, payload)
     return payload
 
 
-def as_json(value):
-    """``value`` as it reads back from a JSON file (tuples become lists, other objects their ``str``)."""
-    return json.loads(json.dumps(value, default=str))
-
-
-@functools.lru_cache(maxsize=None)  # the code cannot change within a process; AlexNet takes ~0.6 s to build
-def model_fingerprint(model: str) -> str:
-    """A short hash of the network a building function makes with its default arguments (its layers, their
-    shapes and settings, as torch prints them): a record of which network a run trained. It does not see the
-    initialisation. (Files written before it hashed the function's source: ``bench/migrate_fingerprints.py``.)"""
-    from .learned.models import MODELS
-    return hashlib.sha256(repr(MODELS[model]()).encode()).hexdigest()[:16]
-
-
-def config_record(cfg) -> dict:
-    """A pipeline's configuration as JSON data, with the fingerprint of its network's code where it trains one
-    (``model_source``): what result files record of what ran, and what ``changed_fields`` compares."""
-    record = as_json(dataclasses.asdict(cfg))
-    if getattr(cfg, "model", None):
-        record["model_source"] = model_fingerprint(cfg.model)
-    return record
-
-
-def presets_of(pipelines) -> dict:
-    """The ``config_record`` of each pipeline's ``cpu`` preset: what experiment and tuning files record of the
-    pipelines they ran, and what ``changed_fields`` compares today's with."""
-    return {name: config_record(REGISTRY[name].load().config("cpu")) for name in sorted(pipelines)
-            if name in REGISTRY}
-
-
-def changed_fields(pipeline: str, stored: dict, now: dict, ignore=()) -> list[str]:
-    """The fields where a stored ``config_record`` differs from today's, except the ``ignore``d ones (a tuning's
-    grid sets those itself); fields the record has and today's configuration lacks come first. A config field
-    added since the record was written counts as equal when today's preset leaves it at its default (the
-    recorded run could not have set it otherwise). Fields that set only speed (``base.speed_only``) never differ."""
-    config_class = REGISTRY[pipeline].load().Config
-    plain = as_json({f.name: f.default for f in dataclasses.fields(config_class)})
-    ignore = {*ignore, *speed_fields(config_class)}
-    return [k for k in stored if k not in now] + [
-        k for k, v in now.items() if k not in ignore and (stored[k] != v if k in stored else v != plain.get(k))]
-
-
-def same_preset(pipeline: str, stored: dict | None, now: dict, ignore=()) -> bool:
-    """``stored`` exists and no field of it has ``changed_fields``."""
-    return stored is not None and not changed_fields(pipeline, stored, now, ignore)
-
-
-UNVERIFIED, STALE = "unverified", "stale"
-
-
-def drift(record: dict, pipelines) -> tuple[str, str]:
-    """(kind, reason) when a stored record (an experiment or tuning file) may not describe today's pipelines:
-    ``STALE`` if it recorded another preset or network of one (a tuning's own grid fields aside),
-    ``UNVERIFIED`` if it recorded none; else ('', '')."""
-    used = sorted(p for p in pipelines if p in REGISTRY)
-    if not used:
-        return "", ""
-    if "presets" not in record:
-        return UNVERIFIED, (f"made before files recorded their pipelines' presets (commit "
-                            f"{record.get('git_commit') or 'unknown'})")
-    now, ignore = presets_of(used), record.get("grid") or ()
-    fields = {p: changed_fields(p, record["presets"][p], now[p], ignore) if p in record["presets"] else None
-              for p in used}  # None: no record of it
-    changed = {p: f for p, f in fields.items() if f is None or f}
-    return (STALE, "made with an earlier preset or network of " + ", ".join(
-        f"{p} ({', '.join(f)})" if f else p for p, f in changed.items())) if changed else ("", "")
-
-
-def divergence_errors(pipeline: str) -> tuple[type[Exception], ...]:
-    """The exceptions that mean "this setting diverged" for a pipeline (NaN loss in a network)."""
-    if REGISTRY[pipeline].family != "learned":
-        return ()
-    from .learned.trainer import TrainingError
-    return (TrainingError,)
+def stale(t: Tuning, payload: dict | None) -> str:
+    """Why a stored tuning file no longer describes today's grid (its points' recorded hashes are not today's),
+    or "" when it does: the one comparison behind "stale"."""
+    if payload is None:
+        return f"{t.path.name} is missing or unreadable"
+    stored = [p.get("config_hash") for p in payload.get("points", [])]
+    if stored != t.hashes():
+        return f"{t.name} was made with other configurations than today's grid"
+    return ""
 
 
 def stored_choice_score(name: str) -> float | None:
     """The validation accuracy stored tuning ``name`` gave its choice, or None (no such file, or unreadable)."""
+    payload = read_json(tuning_path(name))
     try:
-        payload = json.loads((TUNING_DIR / f"{name}.json").read_text())
         choice = payload["choice"]
         return next(float(p["validation_accuracy"]) for p in payload["points"]
                     if all(p.get(k) == v for k, v in choice.items()))
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+    except (TypeError, KeyError, ValueError, StopIteration):
         return None
 
 
 def chosen(name: str) -> dict:
     """The stored choice of tuning ``name`` (field -> value), or a ``TuningError`` naming the remedy."""
-    path = TUNING_DIR / f"{name}.json"
-    try:
-        return json.loads(path.read_text())["choice"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise TuningError(f"{path}: no stored choice ({type(exc).__name__}); run `python bench/tune.py "
-                          f"--only {name}`") from None
+    payload = read_json(tuning_path(name))
+    if not payload or "choice" not in payload:
+        raise TuningError(f"{tuning_path(name)}: no stored choice; run `python bench/tune.py --only {name}`")
+    return payload["choice"]

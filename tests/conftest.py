@@ -81,5 +81,5 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
 
 
 def real_data_available() -> bool:
-    from pipelines.data import CACHE_DIR, DEBIAN_DIR, find_files
+    from pipelines.datasets.idx import CACHE_DIR, DEBIAN_DIR, find_files
     return any(find_files(p) for p in (CACHE_DIR, DEBIAN_DIR)) or bool(os.environ.get("CVBENCH_DATA_DIR"))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import bars, run_cli, write_dataset
-from pipelines.results import ResultRow, append_run, dataset_dir, upsert
+from pipelines.store import ResultRow, append_run, dataset_dir, upsert
 
 GOOD = "pipeline,family,preset,dataset,seed,device,status\n"
 
@@ -153,7 +153,7 @@ def test_fewer_than_ten_classes_still_report(tmp_path):
 
 
 def test_an_append_after_a_partial_line_keeps_the_new_record(tmp_path):
-    from pipelines.report.inputs import read_runs
+    from pipelines.store import read_runs
     path = tmp_path / "runs.jsonl"
     path.write_text('{"row": {"pipeline": "a"}, "config": {}}\n{"row": {"pipel')  # killed mid-append
     append_run(path, ResultRow(pipeline="hog_svm", family="handcrafted", preset="smoke", dataset="bars", seed=0,

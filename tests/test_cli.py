@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from pipelines.results import dataset_dir
+from pipelines.store import dataset_dir
 
 
 def assert_one_line_error(proc, code: int, *needles: str):
@@ -22,8 +22,8 @@ def assert_one_line_error(proc, code: int, *needles: str):
 def test_list_names_every_pipeline():
     proc = run_cli("--list")
     assert proc.returncode == 0
-    from pipelines import REGISTRY
-    for name, entry in REGISTRY.items():
+    from pipelines import PIPELINES
+    for name, entry in PIPELINES.items():
         assert name in proc.stdout and entry.family in proc.stdout
 
 
@@ -138,8 +138,8 @@ def test_two_datasets_keep_their_own_rows_and_resume_apart(tiny_dir, tmp_path):
 
 
 def test_a_summary_without_the_dataset_column_reads_as_fashion_mnist(tmp_path):
-    from pipelines.data import DEFAULT_DATASET
-    from pipelines.results import read_summary
+    from pipelines import DEFAULT_DATASET
+    from pipelines.store import read_summary
     path = tmp_path / "summary.csv"
     path.write_text("pipeline,family,preset,seed,device,status,test_accuracy\nhog_svm,handcrafted,cpu,0,cpu,ok,0.9\n")
     frame = read_summary(path)

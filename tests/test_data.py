@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import bars, write_dataset
-from pipelines import data
-from pipelines.data import DataError
+from pipelines.datasets import idx as data
+from pipelines.datasets import DataError
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -16,10 +16,12 @@ import pytest
 
 import runner
 from conftest import run_script
-from pipelines import grid
+from pipelines import EXPERIMENTS, experiment
+from pipelines import executors as grid
+from pipelines import run as runmod
 from pipelines.base import DeviceInfo, RunContext
-from pipelines.data import load_folder
-from pipelines.report.experiments import EXPERIMENTS, plan_experiment, run_plans
+from pipelines.datasets.idx import load_folder
+from pipelines.experiments.engine import plan_experiment, run_plans
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="Dask is not installed")
 
@@ -174,7 +176,7 @@ def test_a_failed_experiment_arm_is_listed_apart_and_resume_reruns_only_it(tiny_
     first = json.loads(path.read_text())
     assert len(first["failed"]) == 1 and len(first["rows"]) == arms - 1
     lost = first["failed"][0]["seed"]  # its seed leaves every arm of the verdict, so that arms stay paired
-    verdict = EXPERIMENTS["features"].verdict(first)
+    verdict = experiment("features").verdict(first)
     assert "1 failed run(s) left out" in verdict.why and f"({arms // 2 - 1} stored runs" in verdict.why
     assert sum(r["seed"] == lost for r in first["rows"]) == arms // 2 - 1  # the file keeps them
     assert all(r["concurrency"] >= 1 and r["host"] for r in first["rows"])

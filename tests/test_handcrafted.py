@@ -9,13 +9,13 @@ import pytest
 from sklearn.base import clone
 
 from conftest import bars
-from pipelines import REGISTRY
+from pipelines import PIPELINES
 from pipelines.base import RunContext, select_device
-from pipelines.data import load_folder
+from pipelines.datasets.idx import load_folder
 from pipelines.handcrafted.features import (BagOfVisualWords, DenseSIFT, FisherVectors, HOGFeatures,
                                             PixelFeatures, fisher_vectors, pyramid_cells)
 
-HANDCRAFTED = [n for n, e in REGISTRY.items() if e.family == "handcrafted"]
+HANDCRAFTED = [n for n, e in PIPELINES.items() if e.family == "handcrafted"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_pyramid_cells_partition_the_grid():
 
 @pytest.mark.parametrize("name", HANDCRAFTED)
 def test_pipeline_separates_synthetic_images(name, tiny_dir, tmp_path):
-    pipeline = REGISTRY[name].load()
+    pipeline = PIPELINES[name].load()
     ctx = RunContext("smoke", 0, select_device(False), tmp_path)
     out = pipeline.run(load_folder(tiny_dir), pipeline.config("smoke"), ctx)
     assert out.test_accuracy >= 0.95, f"{name}: {out.test_accuracy}"
@@ -104,12 +104,12 @@ def test_pipeline_separates_synthetic_images(name, tiny_dir, tmp_path):
 @pytest.mark.parametrize("name", HANDCRAFTED)
 def test_build_gives_a_working_sklearn_estimator(name, images):
     x, y = images
-    model = REGISTRY[name].load().build(REGISTRY[name].load().config("smoke"), seed=0)
+    model = PIPELINES[name].load().build(PIPELINES[name].load().config("smoke"), seed=0)
     assert model.fit(x[:100], y[:100]).predict(x[100:]).shape == (20,)
 
 
 def test_feature_cache_is_hit_on_the_second_run(tiny_dir, tmp_path):
-    pipeline = REGISTRY["hog_svm"].load()
+    pipeline = PIPELINES["hog_svm"].load()
     ctx = RunContext("smoke", 0, select_device(False), tmp_path)
     data = load_folder(tiny_dir)
     first = pipeline.run(data, pipeline.config("smoke"), ctx)
@@ -119,7 +119,7 @@ def test_feature_cache_is_hit_on_the_second_run(tiny_dir, tmp_path):
 
 
 def test_same_seed_same_accuracy(tiny_dir, tmp_path):
-    pipeline = REGISTRY["sift_bovw"].load()
+    pipeline = PIPELINES["sift_bovw"].load()
     data = load_folder(tiny_dir)
     accs = [pipeline.run(data, pipeline.config("smoke"), RunContext("smoke", 7, select_device(False),
                                                                      Path(tmp_path))).test_accuracy
@@ -207,10 +207,10 @@ def test_sift_reads_colour_images_as_grey():
 @pytest.mark.parametrize("name", ["pixels_svm", "hog_svm", "sift_bovw"])
 def test_a_handcrafted_pipeline_runs_on_colour_images(name, tmp_path):
     from conftest import colour_bars
-    from pipelines.data import Dataset
+    from pipelines.datasets import Dataset
     (x_tr, y_tr), (x_te, y_te) = colour_bars(400, seed=1), colour_bars(100, seed=2)
     data = Dataset(x_tr, y_tr, x_te, y_te, name="colour-bars", source="test", class_names=tuple("0123456789"))
-    pipeline = REGISTRY[name].load()
+    pipeline = PIPELINES[name].load()
     ctx = RunContext("smoke", 0, select_device(False), tmp_path, dataset=data.name)
     out = pipeline.run(data, pipeline.config("smoke"), ctx)
     assert out.test_accuracy > 0.5  # ten classes: chance is 0.1

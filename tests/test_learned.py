@@ -22,6 +22,7 @@ from pipelines.base import DeviceInfo, RunContext
 from pipelines.learned import trainer as tr
 from pipelines.learned.checkpoints import CheckpointError
 from pipelines.learned.models import Standardize, alexnet, cnn28, lenet
+from pipelines.store import config_hash
 
 # (layer class, output shape) after each layer, as in d2l's tables for LeNet (7.6) and AlexNet (8.1).
 LENET_TABLE = [("Conv2d", (6, 28, 28)), ("Sigmoid", (6, 28, 28)), ("AvgPool2d", (6, 14, 14)),
@@ -113,18 +114,19 @@ def ctx_for(tmp_path, resume=False, seed=0):
     return RunContext("smoke", seed, DeviceInfo("cpu", "test cpu"), tmp_path, resume=resume)
 
 
-SMALL = tr.TrainConfig(model="lenet", epochs=3, batch_size=32, lr=0.05, momentum=0.9, model_kwargs=(("activation", "relu"),),
-                       eval_batch_size=100)
+SMALL = tr.TrainConfig(model="lenet", epochs=3, batch_size=32, lr=0.05, momentum=0.9, model_kwargs=(("activation", "relu"),))
 
 
 ONECYCLE = dataclasses.replace(SMALL, schedule="onecycle", label_smoothing=0.1, nesterov=True, weight_decay=5e-4,
                                augment=True)
 
 
-def _train(tmp_path, cfg=SMALL, resume=False, scored=False):
+def _train(tmp_path, cfg=SMALL, resume=False, scored=False, data="bars 4", eval_batch=100):
     x, y = bars(512, seed=4)
     xt, yt = bars(100, seed=5)
-    trainer = tr.Trainer(cfg, ctx_for(tmp_path, resume), "lenet", recipe_images=6000)
+    identity = {"config_hash": config_hash(dataclasses.asdict(cfg)), "data_fingerprint": data}
+    trainer = tr.Trainer(cfg, ctx_for(tmp_path, resume), "lenet", recipe_images=6000, eval_batch=eval_batch,
+                         identity=identity)
     return trainer.fit_predict(x, y, xt, yt if scored else None)
 
 
@@ -203,11 +205,13 @@ def test_corrupt_checkpoint_gives_one_line_error(tmp_path):
     assert "corrupt" in str(err.value) and "start afresh" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_checkpoint_resumes_across_a_speed_only_change_and_not_across_another(tmp_path):
+def test_a_checkpoint_resumes_only_its_own_configuration_and_data(tmp_path):
     _train(tmp_path)
-    assert _train(tmp_path, dataclasses.replace(SMALL, eval_batch_size=50), resume=True).state.epoch == 3
-    with pytest.raises(CheckpointError, match="another configuration"):
+    assert _train(tmp_path, eval_batch=50, resume=True).state.epoch == 3  # a speed knob is no configuration
+    with pytest.raises(CheckpointError, match="made with other configuration"):
         _train(tmp_path, dataclasses.replace(SMALL, lr=0.04), resume=True)
+    with pytest.raises(CheckpointError, match="made with other data"):
+        _train(tmp_path, data="other images", resume=True)
 
 
 def test_nan_loss_fails_the_pipeline(tmp_path):
@@ -425,12 +429,12 @@ COLOUR_RUNS = {"lenet": {"model_kwargs": (("activation", "relu"),), "lr": 0.1, "
 @pytest.mark.parametrize("name", list(COLOUR_RUNS))
 def test_a_network_learns_colour_images_of_any_side(name, tmp_path):
     from conftest import colour_bars
-    from pipelines import REGISTRY
+    from pipelines import PIPELINES
     from pipelines.base import DeviceInfo, RunContext
-    from pipelines.data import Dataset
+    from pipelines.datasets import Dataset
     (x_tr, y_tr), (x_te, y_te) = colour_bars(600, seed=1), colour_bars(200, seed=2)
     data = Dataset(x_tr, y_tr, x_te, y_te, name="colour-bars", source="test", class_names=tuple("0123456789"))
-    pipeline = REGISTRY[name].load()
+    pipeline = PIPELINES[name].load()
     cfg = dataclasses.replace(pipeline.config("smoke"), n_train=None, n_test=None, **COLOUR_RUNS[name])
     ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset=data.name)
     out = pipeline.run(data, cfg, ctx)
@@ -450,12 +454,12 @@ def test_augment_flips_and_crops_colour_images_along_their_width():
 
 
 def test_a_network_has_as_many_outputs_as_the_dataset_has_classes(tmp_path):
-    from pipelines import REGISTRY
+    from pipelines import PIPELINES
     from pipelines.base import DeviceInfo, RunContext
-    from pipelines.data import Dataset
+    from pipelines.datasets import Dataset
     (x_tr, y_tr), (x_te, y_te) = bars(240, seed=1, classes=12), bars(60, seed=2, classes=12)
     data = Dataset(x_tr, y_tr, x_te, y_te, name="twelve", source="test", class_names=tuple(map(str, range(12))))
-    pipeline = REGISTRY["lenet"].load()
+    pipeline = PIPELINES["lenet"].load()
     cfg = dataclasses.replace(pipeline.config("smoke"), n_train=None, n_test=None, epochs=1)
     out = pipeline.run(data, cfg, RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset="twelve"))
     assert len(out.y_pred) == 60 and 0 <= out.y_pred.min() and out.y_pred.max() < 12

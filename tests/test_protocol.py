@@ -12,14 +12,15 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, bars, run_script
-from pipelines import REGISTRY
-from pipelines.data import VALIDATION_SEED, VALIDATION_SIZE, Dataset, validation_split
-from pipelines.report import claims
-from pipelines.report.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, decide
-from pipelines.report.experiments import EXPERIMENTS, experiment_tunings
-from pipelines.report.stats import Estimate, difference, mean_ci, slope
-from pipelines.results import COLUMNS, provenance
-from pipelines.tuning import Tuning, as_json, chosen, pipeline_tunings
+from pipelines import EXPERIMENTS, PIPELINES, experiment
+from pipelines.datasets import VALIDATION_SEED, VALIDATION_SIZE, Dataset, validation_split
+from pipelines.analysis import claims
+from pipelines.analysis.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, decide
+from pipelines.experiments import experiment_tunings
+from pipelines.analysis.stats import Estimate, difference, mean_ci, slope
+from pipelines.store import COLUMNS, provenance
+from pipelines.tuning import Tuning, chosen, pipeline_tunings
+from pipelines.store import as_json
 
 # --- statistics --------------------------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ FEATURES = {
 
 @pytest.mark.parametrize("verdict", FEATURES)
 def test_features_claim(verdict):
-    v = EXPERIMENTS["features"].verdict(payload("features", arms(FEATURES[verdict])))
+    v = experiment("features").verdict(payload("features", arms(FEATURES[verdict])))
     assert v.verdict == verdict, v.why
 
 
@@ -116,7 +117,7 @@ def activation_rows(relu: list[float], sigmoid: list[float]) -> list[dict]:
     ([0.85, 0.70, 0.95], [0.80, 0.86, 0.79], INCONCLUSIVE),
 ])
 def test_activation_claim(relu, sigmoid, verdict):
-    assert EXPERIMENTS["activation"].verdict(payload("activation", activation_rows(relu, sigmoid))).verdict == verdict
+    assert experiment("activation").verdict(payload("activation", activation_rows(relu, sigmoid))).verdict == verdict
 
 
 def gap_rows(gap_on: list[float], gap_off: list[float]) -> list[dict]:
@@ -130,7 +131,7 @@ def gap_rows(gap_on: list[float], gap_off: list[float]) -> list[dict]:
     ([0.02, 0.09, 0.05], [0.07, 0.03, 0.08], INCONCLUSIVE),
 ])
 def test_dropout_claim(on, off, verdict):
-    assert EXPERIMENTS["dropout"].verdict(payload("dropout", gap_rows(on, off))).verdict == verdict
+    assert experiment("dropout").verdict(payload("dropout", gap_rows(on, off))).verdict == verdict
 
 
 @pytest.mark.parametrize("aug, plain, verdict", [
@@ -140,14 +141,14 @@ def test_dropout_claim(on, off, verdict):
 ])
 def test_augmentation_claim(aug, plain, verdict):
     rows = arms({"augmented": aug, "plain": plain})
-    assert EXPERIMENTS["augmentation"].verdict(payload("augmentation", rows)).verdict == verdict
+    assert experiment("augmentation").verdict(payload("augmentation", rows)).verdict == verdict
 
 
 def test_truncated_runs_leave_the_verdict_and_say_so():
     rows = arms({"augmented": [0.88, 0.89, 0.885], "plain": [0.86, 0.871, 0.864]})
     rows += [{"arm": "augmented", "seed": 9, "test_accuracy": 0.10, "truncated": True},  # would flip the verdict
              {"arm": "plain", "seed": 9, "test_accuracy": 0.99, "truncated": True}]
-    v = EXPERIMENTS["augmentation"].verdict(payload("augmentation", rows))
+    v = experiment("augmentation").verdict(payload("augmentation", rows))
     assert v.verdict == SUPPORTED and "2 budget-truncated run(s) left out" in v.why
 
 
@@ -156,7 +157,7 @@ def test_a_dropped_run_drops_its_seed_at_every_size():
     and a seed's slope is not read from a part of its sizes."""
     rows = curve_rows({500: [0.06, 0.05, 0.055], 2000: [0.03, 0.035, 0.025]})
     exp = {**payload("data", rows), "failed": [{"pipeline": "cnn28", "arm": "cnn28", "seed": 2, "n_train": 2000}]}
-    v = EXPERIMENTS["data"].verdict(exp)
+    v = experiment("data").verdict(exp)
     assert "4 stored runs in all" in v.why and "n = 2" in v.why  # seed 2's two runs at 500 images left out too
 
 
@@ -179,7 +180,7 @@ def curve_rows(gaps: dict[int, list[float]]) -> list[dict]:
     ({500: [0.06, 0.0, 0.1], 2000: [0.03, -0.02, 0.09], 8000: [0.04, -0.05, 0.1]}, INCONCLUSIVE),
 ])
 def test_data_claim_uses_every_size(gaps, verdict):
-    v = EXPERIMENTS["data"].verdict(payload("data", curve_rows(gaps)))
+    v = experiment("data").verdict(payload("data", curve_rows(gaps)))
     assert v.verdict == verdict, v.why
 
 
@@ -188,23 +189,23 @@ def test_data_claim_chooses_each_sides_best_on_validation_not_test():
     # pixels_svm tops the test set everywhere but not the validation images: it must not be chosen
     rows += [{"arm": "pixels_svm", "n_train": r["n_train"], "seed": r["seed"], "test_accuracy": 0.99,
               "validation_accuracy": 0.5} for r in rows if r["arm"] == "hog_svm"]
-    best, _ = EXPERIMENTS["data"].gaps(pd.DataFrame(rows))
+    best, _ = experiment("data").gaps(pd.DataFrame(rows))
     assert set(best.hand) == {"hog_svm"}
-    assert EXPERIMENTS["data"].verdict(payload("data", rows)).verdict == SUPPORTED
+    assert experiment("data").verdict(payload("data", rows)).verdict == SUPPORTED
 
 
 def test_anatomy_claim_reads_the_counts():
     rows = [{"layer": "Conv2d", "params": 10, "flops": 90, "flops_torch": 90, "forward_ms": 1.0},
             {"layer": "Linear", "params": 90, "flops": 10, "flops_torch": 10, "forward_ms": 1.0}]
-    v = EXPERIMENTS["anatomy"].verdict(payload("anatomy", rows))
+    v = experiment("anatomy").verdict(payload("anatomy", rows))
     assert v.verdict == SUPPORTED and "equal torch's counter" in v.why
     rows[0]["params"], rows[0]["flops_torch"] = 1000, 1
-    v = EXPERIMENTS["anatomy"].verdict(payload("anatomy", rows))
+    v = experiment("anatomy").verdict(payload("anatomy", rows))
     assert v.verdict == NOT_SUPPORTED and "DIFFER" in v.why
 
 
 def test_an_experiment_not_run_is_inconclusive():
-    v = EXPERIMENTS["dropout"].verdict(None)
+    v = experiment("dropout").verdict(None)
     assert v.verdict == INCONCLUSIVE and "--experiment dropout" in v.why
 
 
@@ -214,7 +215,7 @@ def table(rows: list[tuple], seconds: float = 100.0) -> pd.DataFrame:
     """(pipeline, preset, device, seed, accuracy, n_train, n_test, truncated) -> ok rows."""
     out = []
     for p, preset, device, seed, acc, n_tr, n_te, cut in rows:
-        out.append({"pipeline": p, "family": REGISTRY[p].family, "preset": preset, "device": device, "seed": seed,
+        out.append({"pipeline": p, "family": PIPELINES[p].family, "preset": preset, "device": device, "seed": seed,
                     "dataset": "fashion-mnist", "test_accuracy": acc, "n_train": n_tr, "n_test": n_te,
                     "full_data": n_tr == 60000 and n_te == 10000, "truncated": cut, "notes": "",
                     "train_images_per_second": None, "status": "ok", "device_name": "a CPU",
@@ -340,7 +341,7 @@ def test_validation_split_is_fixed_stratified_and_inside_the_training_set():
 @pytest.mark.parametrize("tuning", pipeline_tunings(), ids=lambda t: t.name)
 def test_cpu_presets_hold_the_stored_validation_choice(tuning):
     stored = json.loads(tuning.path.read_text())
-    cfg = REGISTRY[tuning.pipeline].load().config("cpu")
+    cfg = PIPELINES[tuning.pipeline].load().config("cpu")
     assert stored["grid"] == as_json(tuning.grid)
     assert stored.get("paired", False) == tuning.paired
     order = pipeline_tunings()
@@ -368,17 +369,18 @@ def test_a_paired_grid_takes_its_candidates_in_step():
 
 
 def test_the_dropout_arms_switch_dropout_alone_and_keep_the_presets_network():
-    cfg = REGISTRY["cnn28"].load().config("cpu")
-    exp = EXPERIMENTS["dropout"]
-    for label in exp.arms:
-        kwargs = dict(exp.overrides(label)["model_kwargs"])
+    cfg = PIPELINES["cnn28"].load().config("cpu")
+    exp = experiment("dropout")
+    arms = exp.arms(exp.sizes["cpu"], (0,), "cpu")
+    for a in arms:
+        kwargs = dict(a.config("cpu").model_kwargs)
         kwargs.pop("dropout")
         assert kwargs == {k: v for k, v in cfg.model_kwargs if k != "dropout"} and kwargs  # the preset's stem
-    assert [dict(exp.overrides(a)["model_kwargs"])["dropout"] for a in exp.arms] == [0.5, 0.0]
+    assert [dict(a.config("cpu").model_kwargs)["dropout"] for a in arms] == [0.5, 0.0]
 
 
 def test_every_experiment_tuning_is_stored():
-    for t in (t for e in EXPERIMENTS.values() for t in e.tunings()):
+    for t in experiment_tunings():
         assert set(chosen(t.name)) == set(t.grid)
 
 
@@ -411,13 +413,13 @@ def epoch_rows(gain: dict[str, list[float]]) -> list[dict]:
     (INCONCLUSIVE, {"lenet": [0.10], "cnn28": [0.0]}),
 ])
 def test_epochs_claim(verdict, gain):
-    v = EXPERIMENTS["epochs"].verdict(payload("epochs", epoch_rows(gain)))
+    v = experiment("epochs").verdict(payload("epochs", epoch_rows(gain)))
     assert v.verdict == verdict, v.why
     assert "lenet: 1× 0.8000" in v.measured
 
 
 def cost_rows(full: list[float], losses: dict[str, list[float]]) -> list[dict]:
-    exp = EXPERIMENTS["simpler_alexnet"]
+    exp = experiment("simpler_alexnet")
     rows = [{"kind": "cost", "point": p, "flops": 10 ** (9 - i), "params": 1000} for i, p in enumerate(exp.points)]
     for label in exp.points:
         rows += [{"kind": kind, "point": label, "seed": s, "n_classes": 10, "train_images_per_second": 100.0,
@@ -427,7 +429,7 @@ def cost_rows(full: list[float], losses: dict[str, list[float]]) -> list[dict]:
 
 
 def test_a_cheaper_alexnet_keeps_accuracy_only_where_shown():
-    exp = EXPERIMENTS["simpler_alexnet"]
+    exp = experiment("simpler_alexnet")
     labels = list(exp.points)[1:]
     small = [0.001, 0.0, 0.002]
     kept, _ = exp.keeps(pd.DataFrame(cost_rows([0.85, 0.86, 0.855], {p: small for p in labels})))
@@ -442,7 +444,7 @@ def test_a_cheaper_alexnet_keeps_accuracy_only_where_shown():
 
 def test_the_cheaper_alexnet_section_states_chance_from_the_accuracy_rows(tmp_path):
     from types import SimpleNamespace
-    exp = EXPERIMENTS["simpler_alexnet"]
+    exp = experiment("simpler_alexnet")
     rows = cost_rows([0.85, 0.86, 0.855], {p: [0.001, 0.0, 0.002] for p in list(exp.points)[1:]})
     rows = [{**r, "validation_accuracy": r["test_accuracy"]} if "test_accuracy" in r else r for r in rows]
     assert "n_classes" not in rows[0]  # the cost rows come first and have no classes
@@ -451,9 +453,9 @@ def test_the_cheaper_alexnet_section_states_chance_from_the_accuracy_rows(tmp_pa
 
 
 def test_the_batch_experiments_recipe_batch_run_serves_both_learning_rate_rules():
-    exp = EXPERIMENTS["batch"]
+    exp = experiment("batch")
     grid = exp.grid("cnn28", "cpu")
-    recipe = REGISTRY["cnn28"].load().config("cpu")
+    recipe = PIPELINES["cnn28"].load().config("cpu")
     assert [(b, lr) for b, rule, lr in grid if b == recipe.batch_size] == [(recipe.batch_size, recipe.lr)]
     assert (1024, exp.rules[1], recipe.lr * 1024 / recipe.batch_size) in grid
     rows = pd.DataFrame([{"kind": "accuracy", "model": "cnn28", "batch": b, "rule": r, "lr": lr, "seed": 0,

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, bars
+from pipelines import EXPERIMENTS, experiment
 from pipelines.base import DeviceInfo, RunContext
-from pipelines.data import load_folder
+from pipelines.datasets.idx import load_folder
 from pipelines.report import build_report
-from pipelines.report.experiments import EXPERIMENTS, run_experiment
+from pipelines.experiments.engine import run_experiment
 from pipelines.report.sections import ANCHORS
-from pipelines.results import ResultRow, append_run, save_array, save_predictions, upsert
+from pipelines.store import ResultRow, append_run, save_array, save_predictions, upsert
 
 FIXTURE = [("hog_svm", "handcrafted", 0.9159, None), ("pixels_svm", "handcrafted", 0.8417, None),
            ("lenet", "learned", 0.8093, 8981.4), ("alexnet", "learned", 0.2345, 17.1)]
@@ -159,7 +160,7 @@ def _curve_rows(tmp_path, machine="test cpu"):
 
 def test_time_to_accuracy_reads_the_curves_behind_the_rows(tmp_path):
     from pipelines.report.inputs import load_inputs
-    from pipelines.report.sections import reach_rows
+    from pipelines.analysis.reach import pairings, reach_rows
     _curve_rows(tmp_path)
     rows = {r["seed"]: r for r in reach_rows(load_inputs(tmp_path))}
     assert rows[0]["handcrafted"] == "hog_kernel_svm" and rows[0]["handcrafted_accuracy"] == pytest.approx(0.93)
@@ -176,7 +177,7 @@ def test_time_to_accuracy_reads_the_curves_behind_the_rows(tmp_path):
 
 def test_time_to_accuracy_pairs_only_rows_that_may_enter_a_verdict(tmp_path):
     from pipelines.report.inputs import load_inputs
-    from pipelines.report.sections import reach_rows
+    from pipelines.analysis.reach import pairings, reach_rows
     _curve_rows(tmp_path)
     r = ResultRow(pipeline="cnn28", family="learned", preset="cpu", dataset="fashion-mnist", seed=0, device="cpu",
                   device_name="another cpu", n_train=60000, n_test=10000, test_accuracy=0.94, started_at="x")
@@ -298,18 +299,18 @@ def test_roofline_traffic_is_exact_and_grows_with_the_batch_only_for_weights():
 
 
 def test_roofline_answer_names_the_layers_below_the_ridge():
-    from pipelines.report.experiments import EXPERIMENTS, layer_names
+    from pipelines.experiments.anatomy import layer_names
     from pipelines.learned.anatomy import layer_traffic
     rows = [{**r, "bound": ("memory" if r["intensity"] < 10 else "compute") if r["flops"] else "–"}
             for b in (1, 128) for r in layer_traffic(b)]
-    answer = EXPERIMENTS["roofline"].answer({"rows": rows}, "4c")
+    answer = experiment("roofline").answer({"rows": rows}, "4c")
     assert answer.startswith("at batch 1, fc6, fc7, fc8 sit below the ridge point")
     assert answer.endswith("at batch 128, fc8 sits below the ridge point (bandwidth-bound)")  # 10 outputs: 4.6
     assert layer_names(["Conv2d", "ReLU", "Conv2d", "Linear"]) == ["conv1", "ReLU", "conv2", "fc6"]
 
 
 def test_the_report_answers_every_exercise_or_says_how(tmp_path):
-    from pipelines.report.experiments import EXERCISES
+    from pipelines.report.exercises import EXERCISES
     text = build_report(tmp_path).read_text()
     for key, question in EXERCISES.items():
         assert f"| {key} | {question} |" in text
@@ -318,8 +319,8 @@ def test_the_report_answers_every_exercise_or_says_how(tmp_path):
 
 
 def test_an_evaluation_view_can_score_fewer_images():
-    from pipelines.data import Dataset, validation_split
-    from pipelines.report.experiments import evaluation_view
+    from pipelines.datasets import Dataset, validation_split
+    from pipelines.experiments.engine import evaluation_view
     x, y = bars(1000, seed=3)
     data = Dataset(x[:800], y[:800], x[800:], y[800:], name="bars", source="test", class_names=tuple("0123456789"))
     view, n_val = evaluation_view(data, 50)
@@ -328,7 +329,7 @@ def test_an_evaluation_view_can_score_fewer_images():
 
 
 def test_each_dataset_gets_its_own_report_and_anchors(fixture_dir):
-    from pipelines.results import ResultRow, upsert
+    from pipelines.store import ResultRow, upsert
     upsert(fixture_dir / "summary.csv", ResultRow(pipeline="hog_svm", family="handcrafted", preset="cpu",
                                                   dataset="digits", seed=0, device="cpu", test_accuracy=0.9777))
     default = build_report(fixture_dir).read_text()

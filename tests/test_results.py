@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 import runner
-from pipelines import REGISTRY, Entry
-from pipelines import results
-from pipelines.results import COLUMNS, ResultRow
+from pipelines import PIPELINES, PipelineEntry
+from pipelines import store as results
+from pipelines.store import COLUMNS, ResultRow
 
 
 def row(name="hog_svm", seed=0, acc=0.5, status="ok"):
@@ -71,7 +71,7 @@ class Exploding:
 def test_failing_pipeline_gets_a_row_and_others_go_on(tiny_dir, tmp_path, monkeypatch):
     out = tmp_path / "res"
     results.upsert(out / "summary.csv", row(name="earlier", seed=5))
-    monkeypatch.setitem(REGISTRY, "exploding", Entry("handcrafted", "raises", "test_results:Exploding"))
+    monkeypatch.setitem(PIPELINES, "exploding", PipelineEntry("handcrafted", "raises", "test_results:Exploding"))
     code = runner.main(["--only", "exploding", "hog_svm", "--preset", "smoke", "--data-dir", str(tiny_dir),
                         "--results-dir", str(out)])
     assert code == 1
@@ -96,7 +96,7 @@ def test_resume_skips_ok_rows(tiny_dir, tmp_path, capsys):
 
 def test_unimportable_pipeline_costs_one_row(tiny_dir, tmp_path, monkeypatch, capsys):
     out = tmp_path / "res"
-    monkeypatch.setitem(REGISTRY, "broken", Entry("handcrafted", "cannot import", "no_such_module:Nope"))
+    monkeypatch.setitem(PIPELINES, "broken", PipelineEntry("handcrafted", "cannot import", "no_such_module:Nope"))
     code = runner.main(["--only", "broken", "hog_svm", "--preset", "smoke", "--data-dir", str(tiny_dir),
                         "--results-dir", str(out)])
     assert code == 1

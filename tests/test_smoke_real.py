@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import runner
-from pipelines import REGISTRY
+from pipelines import PIPELINES
 
 pytestmark = pytest.mark.slow
 
@@ -20,17 +20,17 @@ def smoke_rows(tmp_path_factory):
 def test_all_smoke_succeeds(smoke_rows):
     code, _, frame = smoke_rows
     assert code == 0
-    assert set(frame.index) == set(REGISTRY)
+    assert set(frame.index) == set(PIPELINES)
     assert (frame.status == "ok").all()
 
 
 # AlexNet's smoke preset is 20 SGD steps at 224x224 (~20 s on 2 cores): it checks the mechanics, and cannot
 # leave chance at lr 0.01; that it learns is tested on a fixed batch in test_learned.py, and the cpu preset
 # row in the README shows it on real data.
-LEARNS_IN_SMOKE = [n for n in REGISTRY if n != "alexnet"]
+LEARNS_IN_SMOKE = [n for n in PIPELINES if n != "alexnet"]
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", list(PIPELINES))
 def test_smoke_row_is_complete(smoke_rows, name):
     _, _, frame = smoke_rows
     r = frame.loc[name]
@@ -47,7 +47,7 @@ def test_smoke_beats_chance(smoke_rows, name):
 
 def test_smoke_writes_predictions_and_filters(smoke_rows):
     _, out, _ = smoke_rows
-    for name in REGISTRY:
+    for name in PIPELINES:
         assert (out / "predictions" / f"{name}-smoke-cpu-seed0.npz").exists()
     for png in ("lenet_conv1", "alexnet_conv1", "hog_glyphs", "sift_grid", "codebook_words"):
         assert (out / "figures" / f"{png}.png").stat().st_size > 2000, png

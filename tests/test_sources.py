@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import colour_bars, run_cli
-from pipelines.data import DataError
-from pipelines.sources import FOLDER_SIDE, load_digits, open_dataset, open_folder
+from pipelines.datasets import DataError
+from pipelines.datasets import open_dataset, open_folder
+from pipelines.datasets.digits import load_digits
+from pipelines.datasets.folder import FOLDER_SIDE
 
 
 def write_folder(root, x: np.ndarray, y: np.ndarray, classes=("a", "b", "c")) -> None:

@@ -43,7 +43,7 @@ def test_a_hostile_cifar_folder_creates_nothing_and_ends_in_one_line(tmp_path, h
 
 
 def test_the_cifar_reader_still_reads_numpy_arrays_of_every_pickle_protocol(tmp_path):
-    from pipelines.sources import _unpickle
+    from pipelines.datasets.cifar import _unpickle
     batch = {"data": np.arange(12, dtype=np.uint8).reshape(2, 6), "labels": [np.int64(3), 4], "name": b"x"}
     for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
         path = tmp_path / f"p{protocol}"
@@ -88,7 +88,7 @@ def test_the_gpu_check_fails_and_names_the_step_on_a_machine_without_cuda(tmp_pa
 
 def test_read_image_scales_float_and_signed_pixels_without_wrapping(tmp_path):
     import cv2
-    from pipelines.sources import read_image
+    from pipelines.datasets.folder import read_image
     cases = {"unit.tiff": (np.float32, 0.5, 128), "big.tiff": (np.float32, 300.0, 255),
              "grey.tiff": (np.float32, 200.0, 200), "low.tiff": (np.int16, -32768, 0), "high.tiff": (np.int16, 32767, 255),
              "zero.tiff": (np.int16, 0, 128), "u16.png": (np.uint16, 65535, 255)}
@@ -101,8 +101,8 @@ def test_an_image_declaring_more_pixels_than_opencv_reads_is_a_one_line_error(tm
     import struct
     import zlib
     import cv2
-    from pipelines.data import DataError
-    from pipelines.sources import read_image
+    from pipelines.datasets import DataError
+    from pipelines.datasets.folder import read_image
     png = bytearray(cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes())
     png[16:24] = struct.pack(">II", 40_000, 40_000)  # IHDR's width and height: 1.6e9 pixels, over OpenCV's 2**30
     png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
@@ -123,12 +123,12 @@ def test_a_summary_without_started_at_still_gives_a_report(tmp_path):
 
 
 def test_a_diverged_network_gets_a_row_scored_as_chance(tiny_dir, tmp_path, monkeypatch):
-    from pipelines import grid
+    from pipelines import run as runmod
     from pipelines.base import RunContext, select_device
-    from pipelines.data import load_folder
+    from pipelines.datasets.idx import load_folder
     from pipelines.learned.lenet import LeNetPipeline
     from pipelines.learned.trainer import TrainingError
-    from pipelines.results import read_summary
+    from pipelines.store import read_summary
 
     def diverge(self, data, cfg, ctx):
         raise TrainingError("loss became nan in epoch 1; lower the learning rate")
@@ -136,7 +136,7 @@ def test_a_diverged_network_gets_a_row_scored_as_chance(tiny_dir, tmp_path, monk
     monkeypatch.setattr(LeNetPipeline, "run", diverge)
     data = load_folder(tiny_dir)
     ctx = RunContext(preset="cpu", seed=0, device=select_device(False), results_dir=tmp_path, dataset=data.name)
-    row = grid.run_pipeline("lenet", data, ctx)
+    row = runmod.run_pipeline("lenet", data, ctx)
     assert row.status == "diverged" and row.test_accuracy == 0.1 and "loss became nan" in row.error
     assert row.full_data and row.n_test == 200  # the cpu preset trains and scores all of it
     assert read_summary(tmp_path / "summary.csv").status.tolist() == ["diverged"]

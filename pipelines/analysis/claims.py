@@ -10,7 +10,7 @@ its 95% interval over seeds, and a minimum effect ``DELTA`` declared here before
 A claim made of several comparisons (every feature against pixels, every model's ReLU against sigmoid)
 holds when every part is supported and fails when any part is not supported (``all_of``). The claims that
 read the results table (learned against hand-crafted, GPU speed, filters) live here too; each experiment's
-own claim lives with the experiment (``experiments.py``).
+own claim lives with the experiment (``pipelines/experiments/``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import REGISTRY
+from .. import PIPELINES, family, get
 from .stats import Estimate, difference
 from .tables import alone, flag
 
@@ -85,11 +85,6 @@ def all_of(parts: list[tuple[str, str, str]]) -> tuple[str, str]:
 ALL_OF_RULE = "every part supported → supported; any part not supported → not supported; else inconclusive"
 
 
-def family(name: str) -> str:
-    """A pipeline's family, from the registry (the one home of that fact)."""
-    return REGISTRY[name].family
-
-
 # --- claims on the results table -------------------------------------------------------------------------
 
 def comparable(ok: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +142,7 @@ def claim_learned_wins(scored: pd.DataFrame, validation: dict[str, float]) -> li
     CPU), plus the GPU recipe's if absent. ``scored``: ok and diverged rows; ``validation``: pipeline -> stored
     validation accuracy at its chosen setting."""
     rows = comparable(scored)
-    rows = rows.assign(family=rows.pipeline.map(lambda p: family(p) if p in REGISTRY else "unknown"))
+    rows = rows.assign(family=rows.pipeline.map(lambda p: family(p) if p in PIPELINES else "unknown"))
     out = []
     for (dataset, preset), group in rows.groupby(["dataset", "preset"]):
         hand = group[group.family == "handcrafted"]
@@ -211,7 +206,7 @@ GPU_RULE = (f"AlexNet's training img/s on CUDA against the CPU's, at the chapter
 
 def recipe_rows(alex: pd.DataFrame) -> pd.DataFrame:
     """AlexNet rows whose preset trains the paper recipe's network at its batch (throughput compares)."""
-    pipeline = REGISTRY["alexnet"].load()
+    pipeline = get("alexnet")
     paper = pipeline.config("paper")
     same = {p for p, c in pipeline.presets.items() if (c.batch_size, c.image_size, c.model_kwargs)
             == (paper.batch_size, paper.image_size, paper.model_kwargs)}

@@ -1,16 +1,13 @@
-"""Fashion-MNIST (or any MNIST-format IDX folder) as uint8 numpy arrays.
+"""MNIST-format IDX folders, Fashion-MNIST among them, as uint8 numpy arrays.
 
-Sources, first match wins:
+Sources of Fashion-MNIST, first match wins:
   1. ``--data-dir DIR`` or ``$CVBENCH_DATA_DIR`` (an explicit folder must hold the four files);
   2. the project cache ``data/fashion-mnist/``;
   3. the Debian package folder ``/usr/share/datasets/fashion-mnist/`` (``apt-get install dataset-fashion-mnist``);
   4. a download from the official mirror into the cache, each file checked against its published MD5.
 
 Every file is validated (magic number, dimensions, image/label counts, label range); a bad file raises
-``DataError`` with a one-line message naming the file and the fault.
-
-``validation_split`` carves the protocol's fixed validation images out of the training set (see
-PROTOCOL.md): settings are chosen on it, never on the test set. Load time: ``python bench/data.py``.
+``DataError`` with a one-line message naming the file and the fault. Load time: ``python bench/data.py``.
 """
 from __future__ import annotations
 
@@ -20,13 +17,15 @@ import os
 import struct
 import urllib.request
 import zlib
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = PROJECT_ROOT / "data" / "fashion-mnist"
+from .. import DEFAULT_DATASET, PROJECT_ROOT
+from . import DataError, Dataset
+
+CACHE_DIR = PROJECT_ROOT / "data" / DEFAULT_DATASET
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 OFFICIAL_MD5 = {
@@ -37,33 +36,8 @@ OFFICIAL_MD5 = {
 }
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-DEFAULT_DATASET = "fashion-mnist"  # the suite's dataset; results written before rows named theirs were of it
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 ROLES = ("train-images", "train-labels", "t10k-images", "t10k-labels")
-
-
-class DataError(Exception):
-    """A data problem the user can fix; its message is one line."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    x_train: np.ndarray  # (n, h, w) grey or (n, h, w, 3) colour (RGB), uint8
-    y_train: np.ndarray  # (n,) uint8
-    x_test: np.ndarray
-    y_test: np.ndarray
-    name: str
-    source: str
-    class_names: tuple[str, ...]
-
-    @property
-    def image_size(self) -> int:
-        return int(self.x_train.shape[1])
-
-    @property
-    def channels(self) -> int:
-        """1 for grey images (n, h, w), 3 for colour ones (n, h, w, 3)."""
-        return 1 if self.x_train.ndim == 3 else int(self.x_train.shape[-1])
 
 
 def find_files(folder: Path) -> dict[str, Path] | None:
@@ -179,41 +153,12 @@ def resolve_source(data_dir: str | os.PathLike | None = None, allow_download: bo
                         f"or put the four .gz files in {CACHE_DIR}, or pass --data-dir DIR") from None
 
 
-def load(data_dir: str | os.PathLike | None = None) -> Dataset:
-    """Resolve the source (an MNIST-format folder, by default Fashion-MNIST) and load it. Other formats and
-    named datasets: ``sources.open_dataset``."""
-    return load_folder(resolve_source(data_dir))
+def holds(folder: Path) -> bool:
+    """Whether ``folder`` holds the four IDX files."""
+    return find_files(folder) is not None
 
 
-VALIDATION_SIZE = 10_000  # training images held out for choosing settings (PROTOCOL.md)
-VALIDATION_SEED = 2012    # fixed: the same validation images for every script, run and machine
-
-
-def validation_split(data: Dataset) -> Dataset:
-    """The protocol's validation view of ``data``: ``x_train`` is the rest of the training set and ``x_test``
-    the held-out validation images (a fixed, seeded, class-stratified draw); the real test set is not in it."""
-    from sklearn.model_selection import train_test_split
-    n_val = min(VALIDATION_SIZE, len(data.x_train) // 5)
-    counts = np.bincount(data.y_train)
-    stratify = data.y_train if counts[counts > 0].min() >= 2 else None
-    fit, val = train_test_split(np.arange(len(data.x_train)), test_size=n_val, random_state=VALIDATION_SEED,
-                                stratify=stratify)
-    fit, val = np.sort(fit), np.sort(val)
-    return Dataset(data.x_train[fit], data.y_train[fit], data.x_train[val], data.y_train[val],
-                   name=f"{data.name}-validation", source=f"{data.source} (validation split)",
-                   class_names=data.class_names)
-
-
-def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random subset of ``n`` examples (all of them, in order, when ``n`` is None or too big)."""
-    if n is None or n >= len(x):
-        return x, y
-    idx = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
-    return x[idx], y[idx]
-
-
-def split(data: Dataset, n_train: int | None, n_test: int | None, seed: int):
-    """Training subset drawn with the run's seed; test subset fixed (seed 0) so every run scores the same images."""
-    x_tr, y_tr = subset(data.x_train, data.y_train, n_train, seed)
-    x_te, y_te = subset(data.x_test, data.y_test, n_test, 0)
-    return x_tr, y_tr, x_te, y_te
+def fashion_mnist(data_dir=None) -> Dataset:
+    """Fashion-MNIST from the documented places (or the MNIST-format folder ``data_dir``), named fashion-mnist:
+    ``datasets.check_name`` then refuses a folder given that name that holds other images."""
+    return replace(load_folder(resolve_source(data_dir)), name=DEFAULT_DATASET, class_names=FASHION_CLASSES)

@@ -17,8 +17,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.svm import LinearSVC
 
-from ..base import TRAIN_SCORE_MAX, Outcome, Pipeline, RunContext, Stopwatch, speed_only
-from ..data import Dataset, split
+from ..base import TRAIN_SCORE_MAX, Outcome, Pipeline, RunContext, Stopwatch
+from ..datasets import Dataset, split
 from .features import grey
 
 FIGURE_IMAGES = 2_000  # images the pictures draw from
@@ -29,7 +29,6 @@ class HandcraftedConfig:
     n_train: int | None = None  # None: all 60k
     n_test: int | None = None   # None: all 10k
     C: float = 0.1              # linear SVM regularisation
-    n_jobs: int = speed_only(-1)  # cores for extraction and one-vs-rest fitting
 
 
 def linear_svm(C: float, seed: int, n_jobs: int = -1):
@@ -62,14 +61,14 @@ class CachedExtractor:
 class HandcraftedPipeline(Pipeline):
     """Subclasses implement ``extractor``; override ``encoders`` and ``classifier`` where they differ."""
 
-    def extractor(self, cfg):
+    def extractor(self, cfg, n_jobs: int = -1):
         raise NotImplementedError
 
     def encoders(self, cfg, seed: int) -> list[tuple[str, object]]:
         return []
 
-    def classifier(self, cfg, seed: int):
-        return linear_svm(cfg.C, seed, cfg.n_jobs)
+    def classifier(self, cfg, seed: int, n_jobs: int = -1):
+        return linear_svm(cfg.C, seed, n_jobs)
 
     def describe(self, cfg) -> dict:
         """Extra row fields (``classifier``, ``codebook_size``, ...)."""
@@ -85,8 +84,8 @@ class HandcraftedPipeline(Pipeline):
 
     def run(self, data: Dataset, cfg, ctx: RunContext) -> Outcome:
         x_tr, y_tr, x_te, y_te = split(data, cfg.n_train, cfg.n_test, ctx.seed)
-        extract = CachedExtractor(self.extractor(cfg), ctx.cache_dir)
-        encoders, clf = self.encoders(cfg, ctx.seed), self.classifier(cfg, ctx.seed)
+        extract = CachedExtractor(self.extractor(cfg, ctx.n_jobs), ctx.cache_dir)
+        encoders, clf = self.encoders(cfg, ctx.seed), self.classifier(cfg, ctx.seed, ctx.n_jobs)
         sw = Stopwatch()
         with sw.section("feature"):
             (f_tr, hit_tr), (f_te, hit_te) = extract(x_tr), extract(x_te)
@@ -103,9 +102,9 @@ class HandcraftedPipeline(Pipeline):
         if ctx.figures:
             self.draw(cfg, ctx, data, grey(x_tr[:FIGURE_IMAGES]), y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
                       dict(encoders))  # the pictures show what SIFT sees: the grey image
-        extra = {"feature_dim": int(f_tr.shape[1]), "encode_seconds": round(sw.seconds["encode"], 3),
-                 "feature_cache": "hit" if hit_tr and hit_te else "miss", **self.describe(cfg)}
-        return Outcome(test_accuracy=float(np.mean(y_pred == y_te)), train_accuracy=train_acc,
-                       n_train=len(x_tr), n_test=len(x_te), image_size=int(x_tr.shape[1]),
-                       feature_seconds=sw.seconds["feature"], fit_seconds=sw.seconds["fit"],
-                       predict_seconds=sw.seconds["predict"], extra=extra, y_true=y_te, y_pred=y_pred)
+        values = {"test_accuracy": float(np.mean(y_pred == y_te)), "train_accuracy": train_acc, "n_train": len(x_tr),
+                  "n_test": len(x_te), "image_size": int(x_tr.shape[1]), "feature_dim": int(f_tr.shape[1]),
+                  "feature_seconds": sw.seconds["feature"], "encode_seconds": sw.seconds["encode"],
+                  "fit_seconds": sw.seconds["fit"], "predict_seconds": sw.seconds["predict"],
+                  "feature_cache": "hit" if hit_tr and hit_te else "miss", **self.describe(cfg)}
+        return Outcome(values, y_true=y_te, y_pred=y_pred)

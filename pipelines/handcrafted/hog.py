@@ -30,9 +30,9 @@ class HogSvm(HandcraftedPipeline):
         "paper": HogConfig(),
     }
 
-    def extractor(self, cfg: HogConfig) -> HOGFeatures:
+    def extractor(self, cfg: HogConfig, n_jobs: int = -1) -> HOGFeatures:
         return HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins,
-                           signed=cfg.signed, n_jobs=cfg.n_jobs)
+                           signed=cfg.signed, n_jobs=n_jobs)
 
     def draw(self, cfg: HogConfig, ctx, data, x, y, descriptors, encoders) -> None:
         from .figures import hog_glyphs
@@ -65,7 +65,7 @@ class HogKernelSvm(HogSvm):
         from sklearn.decomposition import PCA
         return [("pca", PCA(cfg.pca_dim, random_state=seed))]
 
-    def classifier(self, cfg: HogKernelConfig, seed: int):
+    def classifier(self, cfg: HogKernelConfig, seed: int, n_jobs: int = -1):
         from sklearn.svm import SVC
         return SVC(C=cfg.C, kernel="rbf", gamma=cfg.gamma, cache_size=2000, random_state=seed)
 

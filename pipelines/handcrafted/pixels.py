@@ -23,5 +23,5 @@ class PixelsSvm(HandcraftedPipeline):
         "paper": PIXELS,
     }
 
-    def extractor(self, cfg: HandcraftedConfig) -> PixelFeatures:
-        return PixelFeatures(n_jobs=cfg.n_jobs)
+    def extractor(self, cfg: HandcraftedConfig, n_jobs: int = -1) -> PixelFeatures:
+        return PixelFeatures(n_jobs=n_jobs)

@@ -27,8 +27,8 @@ class SiftConfig(HandcraftedConfig):
 
 
 class SiftPipeline(HandcraftedPipeline):
-    def extractor(self, cfg: SiftConfig) -> DenseSIFT:
-        return DenseSIFT(scale=cfg.scale, step=cfg.step, patch=cfg.patch, n_jobs=cfg.n_jobs)
+    def extractor(self, cfg: SiftConfig, n_jobs: int = -1) -> DenseSIFT:
+        return DenseSIFT(scale=cfg.scale, step=cfg.step, patch=cfg.patch, n_jobs=n_jobs)
 
 
 class SiftBovw(SiftPipeline):

@@ -1,5 +1,7 @@
 """Checkpoint I/O of the learned side: one file per (pipeline, preset, device, seed), written atomically after
-each complete epoch, read back by ``--resume``; any fault is a one-line ``CheckpointError``."""
+each complete epoch, read back by ``--resume`` only when it was made with the same configuration and data (its
+recorded ``config_hash`` and ``data_fingerprint``). Read with ``weights_only``: a checkpoint folder (a shared
+disk) is read, never executed. Any fault is a one-line ``CheckpointError``."""
 from __future__ import annotations
 
 import os
@@ -12,7 +14,6 @@ import torch
 from torch import nn
 
 from .. import distributed as dist
-from ..base import speed_fields
 
 
 class CheckpointError(Exception):
@@ -22,31 +23,31 @@ class CheckpointError(Exception):
 class Checkpoints:
     """One file per (pipeline, preset, device, seed), replaced atomically after each epoch."""
 
-    def __init__(self, folder: Path, key: str):
-        self.path = folder / f"{key}.pt"
+    def __init__(self, path: Path, identity: dict):
+        self.path, self.identity = Path(path), dict(identity)
 
-    def save(self, model, opt, state, cfg, sched=None) -> None:
+    def save(self, model, opt, state, sched=None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
                    "scheduler": sched.state_dict() if sched is not None else None, "world_size": dist.world_size(),
-                   "config": asdict(cfg), "rng_cpu": torch.get_rng_state(),
+                   **self.identity, "rng_cpu": torch.get_rng_state(),
                    "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
         tmp = self.path.with_suffix(".pt.tmp")
         torch.save(payload, tmp)
         os.replace(tmp, self.path)
 
-    def load(self, model, opt, cfg, sched=None) -> dict | None:
+    def load(self, model, opt, sched=None) -> dict | None:
         """Restore model, optimizer, schedule and RNG from the file; return the saved training state (a dict), or None."""
         if not self.path.exists():
             return None
         try:
             # tensors and plain values only: a checkpoint folder (a shared disk) is read, never executed
             payload = torch.load(self.path, map_location="cpu", weights_only=True)
-            speed = speed_fields(type(cfg))  # a faster evaluation batch is the same run
-            if ({k: v for k, v in payload["config"].items() if k not in speed}
-                    != {k: v for k, v in asdict(cfg).items() if k not in speed}):
-                raise CheckpointError(f"checkpoint {self.path} was made with another configuration; "
-                                      "delete it or run without --resume to start afresh")
+            changed = [k for k, v in self.identity.items() if payload.get(k) != v]
+            if changed:
+                what = " and ".join("configuration" if k == "config_hash" else "data" for k in changed)
+                raise CheckpointError(f"checkpoint {self.path} was made with other {what} (its {', '.join(changed)} "
+                                      "differ); delete it or run without --resume to start afresh")
             if payload.get("world_size", 1) != dist.world_size():
                 raise CheckpointError(f"checkpoint {self.path} was made by {payload.get('world_size', 1)} "
                                       f"process(es), this run has {dist.world_size()}; resume with as many, or "

@@ -20,7 +20,7 @@ import inspect
 import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distributed as dist
-from ..base import TRAIN_SCORE_MAX, RunContext, speed_only
+from ..base import TRAIN_SCORE_MAX, RunContext
 from .checkpoints import Checkpoints, unwrap
 from .models import MODELS, Standardize
 from .precision import autocast_for, precision_for, sync
@@ -54,7 +54,6 @@ class TrainConfig:
     n_train: int | None = None        # None: all 60k
     n_test: int | None = None         # None: all 10k
     time_budget: float | None = None  # seconds of training; None: the full recipe
-    eval_batch_size: int = speed_only(1000)
     train_score_max: int = TRAIN_SCORE_MAX  # training images scored in eval mode after training (train accuracy)
     model_kwargs: tuple = ()          # e.g. (("activation", "relu"),)
     augment: bool = False             # random horizontal flips and 2-pixel shifted crops
@@ -143,11 +142,6 @@ def random_erase(x_uint8: torch.Tensor, gen: torch.Generator, p: float) -> torch
     return torch.where(mask[:, None], noise, x_uint8)
 
 
-def with_network(cfg: TrainConfig, **kwargs) -> TrainConfig:
-    """``cfg`` with ``kwargs`` set over its network arguments (sorted pairs): the rest of the network is kept."""
-    return replace(cfg, model_kwargs=tuple(sorted({**dict(cfg.model_kwargs), **kwargs}.items())))
-
-
 def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,
                 num_classes: int | None = None) -> nn.Module:
     """The network; with ``cfg.standardize``, behind a ``Standardize`` layer holding ``x_train``'s statistics."""
@@ -207,13 +201,13 @@ def train_step(model, opt, x, y, amp, sched=None, label_smoothing: float = 0.0) 
 
 
 @torch.inference_mode()
-def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp) -> torch.Tensor:
-    """Predicted labels for every image (large batches, no grad, eval mode), on the device."""
+def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp, batch: int = 1000) -> torch.Tensor:
+    """Predicted labels for every image (batches of ``batch``, no grad, eval mode), on the device."""
     model.eval()
     preds = []
-    for i in range(0, len(x_uint8), cfg.eval_batch_size):
+    for i in range(0, len(x_uint8), batch):
         with amp:
-            x = prepare(x_uint8[i:i + cfg.eval_batch_size], cfg.image_size)
+            x = prepare(x_uint8[i:i + batch], cfg.image_size)
             logits = model(x)
             if cfg.flip_test:  # AlexNet's test-time averaging, reduced to the image and its mirror
                 logits = logits.softmax(1) + model(x.flip(-1)).softmax(1)
@@ -238,15 +232,16 @@ class Trainer:
     """Trains one network on (x_train, y_train) and predicts x_test; all arrays uint8 numpy."""
 
     def __init__(self, cfg: TrainConfig, ctx: RunContext, pipeline: str, recipe_images: int,
-                 checkpoint: bool = True, quiet: bool = False):
+                 checkpoint: bool = True, quiet: bool = False, eval_batch: int = 1000, identity: dict | None = None):
+        """``identity``: what a checkpoint must have been made with to be resumed (``config_hash``,
+        ``data_fingerprint``); ``eval_batch``: images per prediction batch (speed only)."""
         self.cfg, self.ctx, self.recipe_images = cfg, ctx, recipe_images
-        self.checkpoint, self.quiet = checkpoint, quiet
+        self.checkpoint, self.quiet, self.eval_batch = checkpoint, quiet, eval_batch
         self.device = torch.device(dist.torch_device(ctx.device.kind))
         self.amp = autocast_for(self.device)
-        self.budget = effective_budget(cfg, ctx)
+        self.budget = cfg.time_budget  # the effective one: the run put --time-budget in it (Pipeline.effective)
         self.estimate: float | None = None
-        key = f"{ctx.preset}-{ctx.device.kind}-seed{ctx.seed}"
-        self.checkpoints = Checkpoints(ctx.checkpoint_dir(pipeline), key)
+        self.checkpoints = Checkpoints(ctx.checkpoint_path(pipeline), identity or {})
 
     def _shard(self, perm: torch.Tensor) -> torch.Tensor:
         """This rank's share of the permutation; every rank gets the same count, so steps line up."""
@@ -327,7 +322,7 @@ class Trainer:
         model = build_model(cfg, dev, x, num_classes or int(y_train.max()) + 1)
         opt = make_optimizer(model, cfg)
         sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
-        saved = self.checkpoints.load(model, opt, cfg, sched) if ctx.resume else None
+        saved = self.checkpoints.load(model, opt, sched) if ctx.resume else None
         state = TrainState(**saved) if saved else TrainState()
         net = self._wrap(model)
         compile_seconds = self._compile(net, x, y) if ctx.compile else None
@@ -368,7 +363,7 @@ class Trainer:
 
     def _predict(self, net, x_uint8: torch.Tensor) -> torch.Tensor:
         """``evaluate`` on the bare model under DDP (every rank predicts all of ``x_uint8``, no collectives)."""
-        return evaluate(net if dist.world_size() == 1 else unwrap(net), x_uint8, self.cfg, self.amp)
+        return evaluate(net if dist.world_size() == 1 else unwrap(net), x_uint8, self.cfg, self.amp, self.eval_batch)
 
     def _score(self, net, watch) -> float:
         """Accuracy on the watched images (untimed by training)."""
@@ -399,15 +394,10 @@ class Trainer:
                 if watch is not None:
                     state.history[-1]["test_accuracy"] = round(self._score(net, watch), 4)
                 if dist.is_main() and self.checkpoint:
-                    self.checkpoints.save(net, opt, state, cfg, sched)
+                    self.checkpoints.save(net, opt, state, sched)
         if state.timed_images == 0 and state.history:  # only the first epoch ran: time it
             state.timed_images, state.timed_seconds = state.images_seen, state.train_seconds
         return state
-
-
-def effective_budget(cfg: TrainConfig, ctx: RunContext) -> float | None:
-    """``--time-budget`` when given, else the preset's budget (None: the full recipe)."""
-    return ctx.time_budget if ctx.time_budget is not None else cfg.time_budget
 
 
 def dev_index(device: torch.device) -> int:

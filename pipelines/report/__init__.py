@@ -2,16 +2,17 @@
 
     python runner.py --report      # also run at the end of --all and of experiments
 
-Built only from ``summary.csv``, ``runs.jsonl``, ``experiments/*.json``, ``predictions/`` and ``filters/``
-under the results folder. Modules, top to bottom: ``sections`` (one function per section, each failing
-alone), ``experiments`` (each experiment one object), ``claims`` (the declared rules), ``filters``, ``plots``,
-``tables``, ``stats``, ``inputs``. Published anchors are shown beside our numbers and marked as published.
+Built only from what the results folder stores (``summary.csv``, ``runs.jsonl``, ``experiments/``, the rows'
+predictions, filters and curves) and the stored tunings: the report reads, it never trains or runs. Modules:
+``inputs`` (what it reads), ``sections`` (results, time, experiments, errors), ``verdicts`` and ``exercises``
+(section 4), ``filters`` (section 5), ``isolation`` (each section fails alone); the rules and figures come from
+``pipelines.analysis``, each experiment's section from its module. Published anchors are marked as published.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import atomic_write_text, dataset_dir
+from ..store import atomic_write_text, dataset_dir, report_path
 
 
 def build_report(results_dir: Path) -> Path:
@@ -27,8 +28,9 @@ def build_dataset_report(results_dir: Path, dataset: str) -> Path:
     """Write ``dataset``'s report and its PNGs; returns the report's path."""
     from .filters import filter_report
     from .inputs import datasets_in, load_inputs, relative
-    from .sections import (claims_section, confusion_section, experiments_section, isolated, results_section,
-                           time_section)
+    from .isolation import isolated
+    from .sections import confusion_section, experiments_section, results_section, time_section
+    from .verdicts import claims_section
     inp = load_inputs(results_dir, dataset)
     inp.figures.mkdir(parents=True, exist_ok=True)
     filters, filter_stats = "", {}
@@ -53,7 +55,7 @@ def build_dataset_report(results_dir: Path, dataset: str) -> Path:
         "## 5. What the first layer learned", filters,
         "## 6. Errors", isolated(lambda: confusion_section(inp), "errors"),
     ]) + "\n"
-    path = inp.folder / "report.md"
+    path = report_path(results_dir, dataset)
     atomic_write_text(path, text)
     return path
 

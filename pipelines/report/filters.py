@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import REGISTRY
+from .. import PIPELINES, family
 from ..figures import _figure_module, save_figure
-from ..results import key_of, artifact_path
+from ..store import artifact_path, filters_figure, key_of
 
 FIT_THRESHOLD = 0.8  # |cosine similarity| with the best Gabor above which a filter "fits well"
 
@@ -84,7 +84,7 @@ def hand_made_kernels() -> tuple[np.ndarray, list[str]]:
 def learned_filters(inp) -> dict:
     """The saved conv1 weights of the best ok row of each learned pipeline."""
     out = {}
-    for name in (n for n, e in REGISTRY.items() if e.family == "learned"):
+    for name in (n for n in PIPELINES if family(n) == "learned"):
         rows = inp.ok[inp.ok.pipeline == name]
         for _, r in rows.sort_values("test_accuracy", ascending=False).iterrows():
             path = artifact_path(inp.results_dir, "filters", key_of(r))
@@ -121,7 +121,7 @@ def comparison_figure(inp, learned: dict) -> str:
 def judged_filter_stats(inp) -> list[dict]:
     """``gabor_stats`` of the very rows the filters claim judges (``claims.full_recipe_rows``), from each row's own
     saved conv1 weights; rows without a saved file are left out."""
-    from .claims import full_recipe_rows
+    from ..analysis.claims import full_recipe_rows
     paths = [artifact_path(inp.results_dir, "filters", key_of(r)) for _, r in full_recipe_rows(inp.scored).iterrows()]
     return [gabor_stats(np.load(p)) for p in paths if p.exists()]
 
@@ -142,7 +142,8 @@ def filter_report(inp) -> tuple[str, dict]:
             f"{s['baseline_share']:.0%} (median fit {s['baseline_median']:.2f}) |" for n, s in stats.items()]
     table = "\n".join(["| network | filters | fit a Gabor well (cosine ≥ 0.8) | random Xavier filters, same shape |",
                        "|---|---|---|---|", *rows])
-    pictures = " ".join(f"![{n} conv1](figures/{n}_conv1.png)" for n in learned)
+    pictures = " ".join(f"![{n} conv1](figures/{filters_figure(inp.results_dir, inp.dataset, n).name})"
+                        for n in learned)
     text = (f"![learned vs hand-made](figures/{png})\n\n{pictures}\n\nHOG's view of the same images: "
             f"![HOG glyphs](figures/hog_glyphs.png)\n\n{table}\n\nEach filter is compared with "
             f"{len(gabor_bank(5)):,} Gabor kernels of its own size (8 wavelengths, 3 widths, 12 orientations, "

@@ -1,29 +1,23 @@
-"""The report's sections, one function each. ``build`` runs each in isolation: a section whose input is bad
-becomes a one-line note in the report, and the others are still written."""
+"""The report's sections 1, 2, 3 and 6, one function each (section 4: ``verdicts``; 5: ``filters``), each built in
+isolation (``isolation.isolated``)."""
 from __future__ import annotations
-
-import dataclasses
-import re
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .. import REGISTRY
-from ..curves import hand_seconds, time_to_reach
+from .. import DEFAULT_DATASET, EXPERIMENTS, FAMILIES, experiment
+from ..analysis.claims import comparable
+from ..analysis.plots import scatter
+from ..analysis.reach import pairings, reach_rows, time_to_accuracy_figures
+from ..analysis.stats import mean_ci
+from ..analysis.tables import SHARED, SHARED_NOTE, SHARED_WHY, alone, flag, fmt, md_table, pm, shared, timed
+from ..datasets.idx import FASHION_CLASSES
+from ..experiments.engine import stale
 from ..figures import _figure_module, save_figure
-from ..results import KEY, key_of, artifact_path
-from ..data import DEFAULT_DATASET
-from ..tuning import STALE
-from .claims import (DELTA, INCONCLUSIVE, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins,
-                     comparable)
-from .experiments import EXERCISES, EXPERIMENTS, stale
-from ..grid import DIVERGED
-from .inputs import SCORED, Inputs
-from .plots import scatter, time_to_accuracy
-from .stats import mean_ci
-from .tables import SHARED, SHARED_NOTE, SHARED_WHY, alone, flag, fmt, md_table, pm, shared, timed
+from ..run import DIVERGED, SCORED
+from ..store import artifact_path, key_of
+from .inputs import Inputs
+from .isolation import isolated
 
 ANCHORS = [  # published figures, never measured here: (dataset they belong to, or None for every report), ...
     (DEFAULT_DATASET, "AlexNet on Fashion-MNIST, V100 (d2l 8.1)", "0.882 test accuracy at 4.2k img/s", "d2l.ai, ch. 8.1"),
@@ -60,13 +54,13 @@ def results_section(inp: Inputs) -> str:
     failed = inp.summary[~inp.summary.status.isin(SCORED)]
     note = "" if failed.empty else "\n\nFailed rows: " + "; ".join(
         f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}): {r.error}" for r in failed.itertuples())
-    if inp.superseded:
+    if inp.set_aside:
         note += ("\n\nSet aside, from every table, figure and verdict: row(s) whose run recorded another "
                  "configuration than today's preset of that name (`runs.jsonl`), so that no mean mixes two "
                  "configurations; rerun them to bring them back: " + "; ".join(
                      f"`{r.pipeline}` (preset {r.preset}, {r.device}, seed {r.seed}, test accuracy "
-                     f"{fmt(r.test_accuracy)}): {inp.superseded[r.Index]}"
-                     for r in inp.summary.loc[list(inp.superseded)].itertuples()) + ".")
+                     f"{fmt(r.test_accuracy)}): {inp.set_aside[r.Index]}"
+                     for r in inp.summary.loc[list(inp.set_aside)].itertuples()) + ".")
     lost = ok[ok.status == DIVERGED]
     if len(lost):
         note += ("\n\nDiverged (loss NaN or infinite), each counted at chance in its line's mean and in every verdict "
@@ -95,67 +89,10 @@ def time_section(inp: Inputs) -> str:
     return f"{text}\n\n### Time to accuracy\n\n{time_to_accuracy_section(inp)}"
 
 
-def pairings(inp: Inputs) -> list[dict]:
-    """What the time-to-accuracy comparison may pair: per preset, device and machine, the curves of the learned
-    rows that may enter a verdict (full data, not truncated) and the hand-crafted rows of the same preset that
-    may (for a CPU run, of the same CPU only, so that the times compare). ``cached`` marks hand-crafted rows that
-    read their features from the cache: their time leaves out extraction, so it can only favour that side."""
-    curves, ok = inp.curves(), alone(inp.ok)  # times taken under concurrency are never ranked
-    learned = comparable(ok[ok.family == "learned"])
-    hand = comparable(ok[ok.family == "handcrafted"])
-    hand = hand.assign(cached=hand.feature_cache.astype(object).where(hand.feature_cache.notna(), "").astype(str)
-                       == "hit")
-    keep = set(learned[KEY].itertuples(index=False, name=None))
-    curves = curves.loc[pd.Series([tuple(k) in keep for k in curves[KEY].itertuples(index=False, name=None)],
-                                  index=curves.index, dtype=bool)]
-    out = []
-    for (preset, device, machine), group in curves.groupby(["preset", "device", "device_name"]):
-        same = hand[(hand.preset == preset) & ((hand.device_name == machine) if device == "cpu" else True)]
-        if not same.empty:
-            out.append({"preset": preset, "device": device, "machine": machine, "curves": group,
-                        "hand": same.assign(seconds=[hand_seconds(r) for r in same.itertuples()])})
-    return out
-
-
-def reach_rows(inp: Inputs, pairs: list[dict] | None = None) -> list[dict]:
-    """For each paired learned run (``pairs``: ``pairings(inp)``, computed here if not given): the best
-    hand-crafted pipeline (highest mean test accuracy), its mean time to test predictions, and when the run's
-    curve reaches that mean accuracy for good."""
-    out = []
-    for pair in pairings(inp) if pairs is None else pairs:
-        best = pair["hand"].groupby("pipeline").agg(acc=("test_accuracy", "mean"), seconds=("seconds", "mean"),
-                                                    cached=("cached", "any"))
-        top = best.acc.idxmax()
-        target, target_seconds = float(best.acc[top]), float(best.seconds[top])
-        for (pipeline, seed), run in pair["curves"].groupby(["pipeline", "seed"]):
-            hit = time_to_reach(run.to_dict("records"), target)
-            out.append({"learned": pipeline, "preset": pair["preset"], "device": pair["device"],
-                        "machine": pair["machine"], "seed": int(seed), "handcrafted": top,
-                        "handcrafted_accuracy": round(target, 4), "handcrafted_seconds": round(target_seconds, 1),
-                        "handcrafted_cached": bool(best.cached[top]),
-                        "learned_best_accuracy": float(run.test_accuracy.max()),
-                        "reached": hit is not None,
-                        "reached_after_seconds": hit["train_seconds"] if hit else None,
-                        "reached_at_epoch": hit["epoch"] if hit else None,
-                        "ratio": round(target_seconds / hit["train_seconds"], 2) if hit else None})
-    return out
-
-
-def time_to_accuracy_figures(inp: Inputs, pairs: list[dict] | None = None) -> list[Path]:
-    """One figure per pairing (``pairs`` as for ``reach_rows``): its learned curves over its hand-crafted points."""
-    paths = []
-    for pair in pairings(inp) if pairs is None else pairs:
-        slug = re.sub(r"[^a-z0-9]+", "-", str(pair["machine"]).lower()).strip("-")[:40]
-        paths.append(time_to_accuracy(pair["curves"], pair["hand"], inp.figures /
-                                      f"time_to_accuracy_{pair['preset']}_{pair['device']}_{slug}.png",
-                                      f"preset {pair['preset']}, {pair['machine']}"))
-    return paths
-
-
 def time_to_accuracy_section(inp: Inputs) -> str:
     """The learned curves over the hand-crafted points, and the ``reach_rows`` table."""
-    pairs = pairings(inp)
-    paths = time_to_accuracy_figures(inp, pairs)
+    pairs = pairings(inp.ok, inp.curves())
+    paths = time_to_accuracy_figures(pairs, inp.figures)
     if not paths:
         return ("_No learned row that may enter a verdict has a recorded curve and a hand-crafted row of the same "
                 "preset (and CPU) to be compared with._")
@@ -163,7 +100,7 @@ def time_to_accuracy_section(inp: Inputs) -> str:
              f"{r['handcrafted']}: {r['handcrafted_accuracy']:.4f} in {r['handcrafted_seconds']:.0f} s"
              + (" (cached features)" if r["handcrafted_cached"] else ""),
              f"{r['reached_after_seconds']:.0f} s (epoch {r['reached_at_epoch']})" if r["reached"] else
-             f"not reached (best {r['learned_best_accuracy']:.4f})", fmt(r["ratio"], 2)] for r in reach_rows(inp, pairs)]
+             f"not reached (best {r['learned_best_accuracy']:.4f})", fmt(r["ratio"], 2)] for r in reach_rows(pairs)]
     table = md_table(["learned", "preset", "device", "seed", "best hand-crafted: mean accuracy, mean time",
                       "learned training time to reach it for good", "ratio (hand-crafted time / learned time)"],
                      rows)
@@ -184,12 +121,12 @@ def experiment_header(exp: dict) -> str:
     seeds = exp.get("seeds")
     budget = f", time budget {exp['time_budget']:g} s per run" if exp.get("time_budget") else ""
     dirty = " (code differed from it)" if exp.get("git_dirty") else ""
-    drifts = stale(exp)
+    reasons = stale(exp)
     return (f"_{exp['description']}. Size `{exp['size']}`, {exp['dataset']}, on {exp['device']} "
             f"({exp['device_name']}), seeds {seeds}{budget}{', torch.compile' if exp.get('compile') else ''}, "
             f"{exp['seconds']:.0f} s of its own work, started {exp['started_at']}"
             + (f", commit `{exp['git_commit']}`{dirty}" if exp.get("git_commit") else "") + "._"
-            + "".join(f"\n\n**{kind.capitalize()}:** {why}; rerun it." for kind, why in drifts)
+            + "".join(f"\n\n**Stale:** {why}; rerun it." for why in reasons)
             + concurrency_note(exp) + failed_note(exp))
 
 
@@ -217,11 +154,11 @@ def concurrency_note(exp: dict) -> str:
 
 def experiments_section(inp: Inputs) -> str:
     parts = []
-    for name, experiment in EXPERIMENTS.items():
-        exp = inp.experiments.get(name)
-        body = isolated(lambda: f"{experiment_header(exp)}\n\n{experiment.body(inp, exp)}", name) if exp else \
+    for name in EXPERIMENTS:
+        exp, e = inp.experiments.get(name), experiment(name)
+        body = isolated(lambda: f"{experiment_header(exp)}\n\n{e.body(inp, exp)}", name) if exp else \
             f"_Not run yet: `python runner.py --experiment {name}`._"
-        parts.append(f"### {experiment.title}\n\n{body}")
+        parts.append(f"### {e.title}\n\n{body}")
     parts.append(f"### Hardware: AlexNet on CPU and GPU\n\n{hardware_section(inp)}")
     return "\n\n".join(parts)
 
@@ -239,93 +176,10 @@ def hardware_section(inp: Inputs) -> str:
     return table + note + (f"\n\n{SHARED_NOTE}" if marks.any() else "")
 
 
-def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
-    from .filters import judged_filter_stats, shown_text
-    out = claim_learned_wins(inp.scored, inp.validation)
-    out += [v for v in (experiment_verdict(e, inp.experiments.get(n)) for n, e in EXPERIMENTS.items()) if v]
-    return out + [claim_gpu(alone(inp.ok)), claim_filters(judged_filter_stats(inp), shown_text(filter_stats))]
-
-
-def experiment_verdict(experiment, exp: dict | None) -> Verdict | None:
-    """One experiment's verdict; a file it cannot read (e.g. written by older code) costs that row only."""
-    try:
-        verdict = experiment.verdict(exp)
-        drifts = stale(exp) if exp and verdict else []
-        if any(kind == STALE for kind, _ in drifts):  # evidence about another network: no verdict
-            return dataclasses.replace(verdict, verdict=INCONCLUSIVE, why="stale: " + "; ".join(
-                why for kind, why in drifts if kind == STALE) + f"; rerun `python runner.py --experiment "
-                f"{experiment.name}`")
-        notes = "; ".join(f"{kind}: {why}" for kind, why in drifts)
-        return dataclasses.replace(verdict, why=f"{verdict.why}; {notes}") if notes else verdict
-    except Exception as exc:  # the other claims are still judged
-        return Verdict(experiment.claim, experiment.name, "–", INCONCLUSIVE,
-                       f"its file cannot be judged ({type(exc).__name__}): rerun `python runner.py --experiment "
-                       f"{experiment.name}`", experiment.rule)
-
-
-def claims_section(inp: Inputs, filter_stats: dict) -> str:
-    table = md_table(["claim", "evidence", "measured", "verdict", "why", "rule (declared before the runs)"],
-                     [v.cells() for v in verdicts(inp, filter_stats)])
-    return (f"How each verdict is reached is set out in [PROTOCOL.md]({inp.protocol_link}): settings chosen on a "
-            f"validation split, at least {MIN_SEEDS} seeds per experiment arm, 95% Student-t intervals, minimum "
-            f"effect δ = {DELTA}. The rule column is generated from the same constants the code uses.\n\n{table}"
-            f"\n\n### The chapter's exercises\n\nEach exercise of d2l 8.1 (shortened), the measured answer and, where "
-            f"the experiment makes a claim, its verdict (as in the table above).\n\n{exercises_table(inp)}")
-
-
-def exercises_table(inp: Inputs) -> str:
-    rows = []
-    for key, question in EXERCISES.items():
-        answers = [exercise_answer(inp, e, key) for e in EXPERIMENTS.values() if key in e.exercises]
-        if key == "2b":
-            answers.append(("`cnn28` rows of summary.csv", cnn28_answer(inp), "–"))
-        rows += [[key, question, *answer] for answer in answers or [("–", "no experiment answers it yet", "–")]]
-    return md_table(["exercise", "question", "evidence", "measured answer", "verdict"], rows)
-
-
-def exercise_answer(inp: Inputs, experiment, key: str) -> tuple[str, str, str]:
-    """(evidence, answer, verdict) of one experiment for one exercise; a stale file's answer says so."""
-    exp = inp.experiments.get(experiment.name)
-    evidence = f"experiment `{experiment.name}`"
-    if not exp:
-        return evidence, f"not run yet: `python runner.py --experiment {experiment.name}`", "–"
-    answer = isolated(lambda: experiment.answer(exp, key), experiment.name)
-    if any(kind == STALE for kind, _ in stale(exp)):
-        answer = f"(stale: rerun it) {answer}"
-    if shared(pd.DataFrame(exp.get("rows") or [])).any():
-        answer = f"{answer} ({SHARED} runs timed under concurrency: see its section)"
-    verdict = experiment_verdict(experiment, exp)
-    return evidence, answer, f"**{verdict.verdict}**" if verdict else "– (no claim)"
-
-
-def cnn28_answer(inp: Inputs) -> str:
-    """Exercise 2b in one sentence: ``cnn28``'s full-data rows per preset and device (mean, CI, seeds, training
-    time), beside AlexNet's."""
-    rows = comparable(inp.ok) if len(inp.ok) else inp.ok
-    ours = rows[rows.pipeline == "cnn28"] if len(rows) else rows
-    if ours.empty:
-        return "no full-data `cnn28` row yet: `python runner.py --only cnn28 --seeds 0 1 2`"
-    parts = []
-    for (preset, device), g in ours.groupby(["preset", "device"]):
-        est = mean_ci(g.test_accuracy)
-        parts.append(f"{pm(est.mean, est.hi - est.mean if est.has_interval else None)} test accuracy over {len(g)} "
-                     f"seed(s) at preset {preset} on {device} ({g.device_name.iloc[0]}), "
-                     f"{timed(g.fit_seconds.median(), 0, shared(g).any())} s of training per seed, "
-                     f"{int(g.params.iloc[0]):,} parameters")
-    alex = inp.ok[inp.ok.pipeline == "alexnet"]
-    if len(alex):
-        top = alex.loc[alex.test_accuracy.idxmax()]
-        kind = "full data, full recipe" if top.name in set(rows.index) else "a subset or budget-truncated run"
-        against = f"; AlexNet's best row: {top.test_accuracy:.4f} (preset {top.preset}, {top.device}, {kind})"
-    else:
-        against = "; no AlexNet row to set beside it"
-    return "`cnn28`: " + "; ".join(parts) + against
-
-
 def confusion_section(inp: Inputs) -> str:
     from sklearn.metrics import ConfusionMatrixDisplay
     parts = []
-    for family in dict.fromkeys(e.family for e in REGISTRY.values()):
+    for family in FAMILIES:
         rows = inp.ok[inp.ok.family == family]
         if rows.empty:
             parts.append(f"_No {family} row._")
@@ -352,16 +206,8 @@ def confusion_section(inp: Inputs) -> str:
 
 
 def class_names(dataset: str, labels: list) -> list[str]:
-    from ..data import FASHION_CLASSES
     if "fashion" in str(dataset).lower() and max(labels) < len(FASHION_CLASSES):
         return [FASHION_CLASSES[i] for i in labels]
     return [str(i) for i in labels]
 
 
-def isolated(render: Callable[[], str], name: str) -> str:
-    """Run one section; a failure costs that section a one-line note."""
-    try:
-        return render()
-    except Exception as exc:  # a bad input costs its own section only
-        text = " ".join(str(exc).split())[:300]
-        return f"_Section {name} could not be built: {type(exc).__name__}: {text}_"
