@@ -83,3 +83,17 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
 def real_data_available() -> bool:
     from pipelines.datasets.idx import CACHE_DIR, DEBIAN_DIR, find_files
     return any(find_files(p) for p in (CACHE_DIR, DEBIAN_DIR)) or bool(os.environ.get("CVBENCH_DATA_DIR"))
+
+
+def stored_row(folder: Path, curve: list[dict] | None = None, config: dict | None = None, **fields):
+    """Write one result row as a run would (summary.csv, its runs.jsonl line, its curve), with today's
+    ``config_hash`` of its pipeline's preset unless ``fields`` give one; returns the row."""
+    from pipelines.run import current_hash
+    from pipelines.store import ResultRow, append_run, runs_path, save_curve, summary_path, upsert
+    fields.setdefault("config_hash", current_hash(fields["pipeline"], fields["preset"]) or "")
+    row = ResultRow(**fields)
+    upsert(summary_path(folder), row)
+    append_run(runs_path(folder), row, config or {}, curve)
+    if curve:
+        save_curve(folder, row, curve)
+    return row

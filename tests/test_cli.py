@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from pipelines.store import dataset_dir
+from pipelines.store import dataset_dir, experiment_path
 
 
 def assert_one_line_error(proc, code: int, *needles: str):
@@ -98,8 +98,7 @@ def test_experiment_seeds_given_twice_run_once(tiny_dir, tmp_path):
     proc = run_cli("--experiment", "dropout", "--preset", "smoke", "--seeds", "3", "3", "--data-dir", str(tiny_dir),
                    "--results-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    import json
-    payload = json.loads((dataset_dir(out, tiny_dir.name) / "experiments" / "dropout.json").read_text())
+    payload = json.loads(experiment_path(out, tiny_dir.name, "dropout", "smoke").read_text())
     assert payload["seeds"] == [3] and len(payload["rows"]) == 2  # two arms, one seed, no duplicate
 
 
@@ -123,18 +122,18 @@ def test_two_datasets_keep_their_own_rows_and_resume_apart(tiny_dir, tmp_path):
     assert "skipped" in run(tiny_dir, "--resume").stdout
     # a row (and checkpoint) made with another configuration than today's preset: --resume trains it afresh
     import torch
-    lines = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    last = max(i for i, r in enumerate(lines) if r["row"]["dataset"] == "bars")
-    lines[last]["config"]["pipeline"]["epochs"] += 1
-    (out / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    frame = pd.read_csv(out / "summary.csv")
+    before = frame.set_index("dataset").loc["bars", "started_at"]
+    frame.loc[frame.dataset == "bars", "config_hash"] = "another0config00"
+    frame.to_csv(out / "summary.csv", index=False)
     for path in (out / "datasets" / "bars" / "checkpoints" / "lenet").glob("*.pt"):
-        payload = torch.load(path, weights_only=False)
-        payload["config"]["epochs"] += 1
+        payload = torch.load(path, weights_only=True)
+        payload["config_hash"] = "another0config00"
         torch.save(payload, path)
     proc = run(tiny_dir, "--resume")
     assert proc.returncode == 0 and "skipped" not in proc.stdout and "run again" in proc.stdout, proc.stderr
     row = pd.read_csv(out / "summary.csv").set_index("dataset").loc["bars"]
-    assert row.status == "ok" and row.started_at != lines[last]["row"]["started_at"]
+    assert row.status == "ok" and row.started_at != before
 
 
 def test_a_summary_without_the_dataset_column_reads_as_fashion_mnist(tmp_path):

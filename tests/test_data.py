@@ -8,7 +8,7 @@ import pytest
 
 from conftest import bars, write_dataset
 from pipelines.datasets import idx as data
-from pipelines.datasets import DataError
+from pipelines.datasets import DataError, subset
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -16,7 +16,7 @@ def test_round_trip(tmp_path, gz):
     x_tr, y_tr = bars(50, seed=3)
     x_te, y_te = bars(20, seed=4)
     write_dataset(tmp_path, x_tr, y_tr, x_te, y_te, gz=gz)
-    ds = data.load(tmp_path)
+    ds = data.load_folder(data.resolve_source(tmp_path))
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.uint8
     np.testing.assert_array_equal(ds.x_train, x_tr)
     np.testing.assert_array_equal(ds.y_test, y_te)
@@ -29,7 +29,7 @@ def test_other_image_sizes_and_names(tmp_path):
     y = np.arange(10, dtype=np.uint8)
     files = write_dataset(tmp_path, x, y, x, y, gz=False)
     files["train-images"].rename(tmp_path / "train-images.idx3-ubyte")
-    ds = data.load(tmp_path)
+    ds = data.load_folder(data.resolve_source(tmp_path))
     assert ds.x_train.shape == (10, 32, 32)
     assert ds.class_names == tuple(str(i) for i in range(10))
 
@@ -79,7 +79,7 @@ def test_corruption_gives_one_line_error(tmp_path, role, corrupt, fault):
     files = _valid(tmp_path)
     corrupt(files[role])
     with pytest.raises(DataError) as err:
-        data.load(tmp_path)
+        data.load_folder(data.resolve_source(tmp_path))
     message = str(err.value)
     assert fault in message and "\n" not in message
     assert files[role].name in message or files[role].name.replace("images", "labels") in message
@@ -89,7 +89,7 @@ def test_missing_file(tmp_path):
     files = _valid(tmp_path)
     files["t10k-labels"].unlink()
     with pytest.raises(DataError, match="does not hold the four IDX files"):
-        data.load(tmp_path)
+        data.load_folder(data.resolve_source(tmp_path))
 
 
 def test_source_order_prefers_explicit_dir_then_env(tmp_path, monkeypatch):
@@ -130,10 +130,10 @@ def test_download_checks_md5(tmp_path, monkeypatch):
 
 def test_subset_is_seeded_and_sized():
     x, y = bars(100, seed=7)
-    a = data.subset(x, y, 30, seed=1)
-    b = data.subset(x, y, 30, seed=1)
-    c = data.subset(x, y, 30, seed=2)
+    a = subset(x, y, 30, seed=1)
+    b = subset(x, y, 30, seed=1)
+    c = subset(x, y, 30, seed=2)
     assert len(a[0]) == 30
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
-    assert data.subset(x, y, None, 0)[0] is x
+    assert subset(x, y, None, 0)[0] is x

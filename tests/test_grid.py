@@ -16,7 +16,7 @@ import pytest
 
 import runner
 from conftest import run_script
-from pipelines import EXPERIMENTS, experiment
+from pipelines import experiment
 from pipelines import executors as grid
 from pipelines import run as runmod
 from pipelines.base import DeviceInfo, RunContext
@@ -164,7 +164,8 @@ def test_a_pipeline_task_whose_worker_died_gets_a_failed_row_and_the_rest_finish
     assert frame.loc["pixels_svm", "status"] == "failed" and "KilledWorker" in frame.loc["pixels_svm", "error"]
     assert frame.loc["hog_svm", "status"] == "ok"
     resumed = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, resume=True, dataset="bars")
-    assert [name for name, _ in runner.planned_runs(["pixels_svm", "hog_svm"], resumed, [0])] == ["pixels_svm"]
+    assert [name for name, _ in runmod.plan_runs(["pixels_svm", "hog_svm"], load_folder(tiny_dir), resumed, [0])] \
+        == ["pixels_svm"]
 
 
 def test_a_failed_experiment_arm_is_listed_apart_and_resume_reruns_only_it(tiny_dir, tmp_path):
@@ -187,7 +188,7 @@ def test_a_failed_experiment_arm_is_listed_apart_and_resume_reruns_only_it(tiny_
     second = json.loads(path.read_text())
     assert not second["failed"] and len(second["rows"]) == arms and second["resumed"] == arms - 1
     assert not again.partial.exists()
-    other = RunContext("smoke", 0, ctx.device, tmp_path, resume=True, time_budget=30.0, dataset=data.name)
+    other = RunContext("smoke", 0, ctx.device, tmp_path, resume=True, compile=True, dataset=data.name)
     assert plan_experiment("features", data, other).resumed == 0  # another setting: nothing of it is reused
 
 
@@ -205,7 +206,7 @@ def test_arm_rows_are_kept_as_they_finish_so_a_crash_loses_none(tiny_dir, tmp_pa
     plan = plan_experiment("features", data, ctx)
     with pytest.raises(KeyboardInterrupt):
         list(run_plans([plan], _KilledAfterTwo()))
-    assert not (plan.folder / "features.json").exists()
+    assert not plan.path.exists()
     kept = [json.loads(line) for line in plan.partial.read_text().splitlines()]
     assert len(kept) == 2 and all(r["task"] for r in kept)
     again = plan_experiment("features", data, RunContext("smoke", 0, ctx.device, tmp_path, resume=True,

@@ -96,9 +96,9 @@ def test_pipeline_separates_synthetic_images(name, tiny_dir, tmp_path):
     pipeline = PIPELINES[name].load()
     ctx = RunContext("smoke", 0, select_device(False), tmp_path)
     out = pipeline.run(load_folder(tiny_dir), pipeline.config("smoke"), ctx)
-    assert out.test_accuracy >= 0.95, f"{name}: {out.test_accuracy}"
-    assert out.n_train == 600 and out.n_test == 200
-    assert out.extra["feature_dim"] > 0 and out.extra["classifier"]
+    assert out.values["test_accuracy"] >= 0.95, f"{name}: {out.values['test_accuracy']}"
+    assert out.values["n_train"] == 600 and out.values["n_test"] == 200
+    assert out.values["feature_dim"] > 0 and out.values["classifier"]
 
 
 @pytest.mark.parametrize("name", HANDCRAFTED)
@@ -114,15 +114,15 @@ def test_feature_cache_is_hit_on_the_second_run(tiny_dir, tmp_path):
     data = load_folder(tiny_dir)
     first = pipeline.run(data, pipeline.config("smoke"), ctx)
     second = pipeline.run(data, pipeline.config("smoke"), ctx)
-    assert first.extra["feature_cache"] == "miss" and second.extra["feature_cache"] == "hit"
-    assert first.test_accuracy == second.test_accuracy
+    assert first.values["feature_cache"] == "miss" and second.values["feature_cache"] == "hit"
+    assert first.values["test_accuracy"] == second.values["test_accuracy"]
 
 
 def test_same_seed_same_accuracy(tiny_dir, tmp_path):
     pipeline = PIPELINES["sift_bovw"].load()
     data = load_folder(tiny_dir)
     accs = [pipeline.run(data, pipeline.config("smoke"), RunContext("smoke", 7, select_device(False),
-                                                                     Path(tmp_path))).test_accuracy
+                                                                     Path(tmp_path))).values["test_accuracy"]
             for _ in range(2)]
     assert accs[0] == accs[1]
 
@@ -213,4 +213,4 @@ def test_a_handcrafted_pipeline_runs_on_colour_images(name, tmp_path):
     pipeline = PIPELINES[name].load()
     ctx = RunContext("smoke", 0, select_device(False), tmp_path, dataset=data.name)
     out = pipeline.run(data, pipeline.config("smoke"), ctx)
-    assert out.test_accuracy > 0.5  # ten classes: chance is 0.1
+    assert out.values["test_accuracy"] > 0.5  # ten classes: chance is 0.1

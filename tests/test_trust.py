@@ -8,7 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
+
+ROOT_RESULTS = ROOT / "results"
 
 
 class Hostile:
@@ -140,3 +142,110 @@ def test_a_diverged_network_gets_a_row_scored_as_chance(tiny_dir, tmp_path, monk
     assert row.status == "diverged" and row.test_accuracy == 0.1 and "loss became nan" in row.error
     assert row.full_data and row.n_test == 200  # the cpu preset trains and scores all of it
     assert read_summary(tmp_path / "summary.csv").status.tolist() == ["diverged"]
+
+
+# --- 3, 4. experiment files: sizes apart, resume only of the same configuration -----------------------------------
+
+def test_resuming_an_experiment_reuses_only_arms_of_todays_configuration(tiny_dir, tmp_path, monkeypatch):
+    import dataclasses
+    from pipelines import get
+    from pipelines.base import DeviceInfo, RunContext
+    from pipelines.datasets.idx import load_folder
+    from pipelines.experiments.engine import plan_experiment, run_experiment
+    data = load_folder(tiny_dir)
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset=data.name)
+    run_experiment("features", data, ctx, seeds=(0, 1, 2))
+    resumed = dataclasses.replace(ctx, resume=True)
+    assert plan_experiment("features", data, resumed, (0, 1, 2)).resumed == 12  # 4 arms x 3 seeds, all current
+    hog = type(get("hog_svm"))
+    monkeypatch.setattr(hog, "presets", {**hog.presets, "smoke": dataclasses.replace(hog.presets["smoke"], C=0.05)})
+    plan = plan_experiment("features", data, resumed, (0, 1, 2))
+    assert plan.resumed == 9 and {t.pipeline for _, t in plan.pending()} == {"hog_svm"}  # hog_svm's C changed
+
+
+def test_an_experiment_run_with_fewer_seeds_keeps_the_other_seeds_rows(tiny_dir, tmp_path):
+    import json
+    from pipelines.base import DeviceInfo, RunContext
+    from pipelines.datasets.idx import load_folder
+    from pipelines.experiments.engine import run_experiment
+    data = load_folder(tiny_dir)
+    ctx = RunContext("smoke", 0, DeviceInfo("cpu", "test cpu"), tmp_path, dataset=data.name)
+    run_experiment("features", data, ctx, seeds=(0, 1, 2))
+    path = run_experiment("features", data, ctx, seeds=(5,))
+    stored = json.loads(path.read_text())
+    assert stored["seeds"] == [0, 1, 2, 5] and len(stored["rows"]) == 16 and stored["kept"] == 12
+
+
+def test_a_smoke_run_leaves_the_cpu_file_and_its_verdict_alone(tiny_dir, tmp_path):
+    from conftest import ROOT
+    import shutil
+    from pipelines.store import experiment_path
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results" / "experiments", results / "experiments")
+    before = experiment_path(results, "fashion-mnist", "features", "cpu").read_bytes()
+    proc = run_cli("--experiment", "features", "--preset", "smoke", "--data-dir", str(tiny_dir), "--dataset-name",
+                   "fashion-mnist-like", "--results-dir", str(results), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert experiment_path(results, "fashion-mnist", "features", "cpu").read_bytes() == before
+    assert experiment_path(results, "fashion-mnist-like", "features", "smoke").exists()
+
+
+# --- 5. a dataset is known by its content ---------------------------------------------------------------------------
+
+def test_a_folder_named_like_a_known_dataset_holding_other_images_is_refused(tiny_dir, tmp_path):
+    import shutil
+    fake = tmp_path / "fashion-mnist"
+    shutil.copytree(tiny_dir, fake)
+    res = tmp_path / "res"
+    proc = run_cli("--only", "pixels_svm", "--preset", "smoke", "--data-dir", str(fake), "--results-dir", str(res),
+                   timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "--dataset-name" in lines[0] and "other images" in lines[0]
+    assert not (res / "summary.csv").exists()
+    proc = run_cli("--only", "pixels_svm", "--preset", "smoke", "--data-dir", str(fake), "--dataset-name", "my-bars",
+                   "--results-dir", str(res), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-300:]
+    import pandas as pd
+    assert list(pd.read_csv(res / "summary.csv").dataset) == ["my-bars"]
+
+
+def test_rows_of_other_images_under_one_name_never_merge(tiny_dir, tmp_path):
+    from conftest import bars, write_dataset
+    res = tmp_path / "res"
+    args = ["--only", "pixels_svm", "--preset", "smoke", "--results-dir", str(res)]
+    assert run_cli(*args, "--data-dir", str(tiny_dir), timeout=120).returncode == 0
+    other = tmp_path / "elsewhere" / tiny_dir.name  # the same folder name, other images
+    write_dataset(other, *bars(600, seed=7), *bars(200, seed=8))
+    proc = run_cli(*args, "--data-dir", str(other), "--resume", timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "made on other images" in lines[0], proc.stderr
+    assert "--dataset-name" in lines[0]
+
+
+# --- 9, 10. tuning grids on the preset's network, and staleness by hash ----------------------------------------------
+
+def test_a_network_grid_point_keeps_the_presets_network_and_the_old_grid_reads_stale():
+    from pipelines import get
+    from pipelines.store import read_json
+    from pipelines.tuning import pipeline_tunings, stale
+    grids = {t.name: t for t in pipeline_tunings()}
+    reg = grids["cnn28-regularisation"]
+    preset = dict(get("cnn28").config("cpu").model_kwargs)
+    for point in reg.points():
+        kwargs = dict(reg.config(point).model_kwargs)
+        assert kwargs["stem"] == preset["stem"] and kwargs["dropout"] == dict(point["model_kwargs"])["dropout"]
+    assert stale(reg, read_json(reg.path)) if reg.path.exists() else True  # it ran on the 24-channel network
+    assert stale(grids["cnn28"], read_json(grids["cnn28"].path)) == ""
+
+
+def test_an_experiment_whose_tuned_learning_rate_changed_is_stale(monkeypatch):
+    from pipelines import experiment
+    from pipelines.experiments import activation, engine
+    from pipelines.store import read_json
+    e = experiment("activation")
+    exp = read_json(engine.experiment_path(ROOT_RESULTS, "fashion-mnist", "activation", "cpu"))
+    assert engine.stale(exp) == []
+    real = activation.chosen
+    first = e.tunings()[0].name  # its grid now chooses another rate than the file's runs used
+    monkeypatch.setattr(activation, "chosen", lambda name: {"lr": real(name)["lr"] * (2 if name == first else 1)})
+    assert any("made with another configuration of" in why for why in engine.stale(exp))

@@ -82,11 +82,11 @@ class Experiment:
         """Only a size that may decide gives a verdict: never smoke, and at least ``MIN_SEEDS`` seeds where the
         claim reads an interval over seeds."""
         if exp.get("size") == "smoke":
-            return INCONCLUSIVE, (f"{SMOKE_DECIDES_NOTHING} (it would say {verdict}): `python runner.py --experiment "
-                                  f"{self.name}`")
+            return INCONCLUSIVE, (f"{SMOKE_DECIDES_NOTHING} (`python runner.py --experiment {self.name}`); it would "
+                                  f"say {verdict}: {why}")
         seeds = rows.seed.nunique() if "seed" in rows else 0
         if self.needs_seeds and seeds < MIN_SEEDS:
-            return INCONCLUSIVE, f"too few seeds: {seeds}, at least {MIN_SEEDS} decide (it would say {verdict})"
+            return INCONCLUSIVE, f"too few seeds: {seeds}, at least {MIN_SEEDS} decide; it would say {verdict}: {why}"
         return verdict, why
 
 
