@@ -4,6 +4,8 @@ here and one line in ``pipelines.EXPERIMENTS``; it names its own arms, so a new 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -14,7 +16,7 @@ from .. import get
 from ..base import RunContext
 from ..store import read_json, tuning_path
 from ..tuning import Tuning
-from .engine import Arm, ExpSize
+from .engine import Arm, ExpSize, stale
 
 LR_GRID = (0.03, 0.1, 0.3, 0.9)  # the learning rates an experiment arm chooses from on validation (constant SGD)
 CPU_SEEDS, FAST = tuple(range(MIN_SEEDS)), tuple(range(FAST_SEEDS))
@@ -77,6 +79,20 @@ class Experiment:
                     "runs in all), so arms stay paired")
         verdict, why = self.may_decide(exp, verdict, why, rows[~hit])
         return Verdict(self.claim, self.name, measured, verdict, why, self.rule)
+
+    def judged(self, exp: dict | None) -> Verdict | None:
+        """The report's verdict: ``verdict``, inconclusive while the file is stale (evidence about another
+        configuration); a file it cannot read (e.g. written by older code) costs that verdict only."""
+        try:
+            verdict = self.verdict(exp)
+            reasons = stale(exp) if exp and verdict else []
+            if reasons:
+                return dataclasses.replace(verdict, verdict=INCONCLUSIVE, why="stale: " + "; ".join(reasons)
+                                           + f"; rerun `python runner.py --experiment {self.name}`")
+            return verdict
+        except Exception as exc:  # the other claims are still judged
+            return Verdict(self.claim, self.name, "–", INCONCLUSIVE, f"its file cannot be judged "
+                           f"({type(exc).__name__}): rerun `python runner.py --experiment {self.name}`", self.rule)
 
     def may_decide(self, exp: dict, verdict: str, why: str, rows: pd.DataFrame) -> tuple[str, str]:
         """Only a size that may decide gives a verdict: never smoke, and at least ``MIN_SEEDS`` seeds where the

@@ -14,7 +14,7 @@ from ..curves import curve_of
 from ..datasets import Dataset, split
 from ..figures import filter_grid
 from ..store import artifact_path, filters_figure, save_array
-from .models import MODELS, first_conv
+from .models import first_conv, network
 from .precision import autocast_for
 from .trainer import TrainConfig, Trainer, TrainingError, evaluate, fmt_duration, images_tensor
 
@@ -33,7 +33,7 @@ def model_fingerprint(model: str) -> str:
     """A short hash of the network a building function makes with its default arguments (its layers, their
     shapes and settings, as torch prints them): which network a run trained. It does not see the
     initialisation."""
-    return hashlib.sha256(repr(MODELS[model]()).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr(network(model)()).encode()).hexdigest()[:16]
 
 
 class LearnedPipeline(Pipeline):

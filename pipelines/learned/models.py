@@ -108,6 +108,17 @@ def cnn28(activation: str = "relu", dropout: float = 0.5, width: int = 24, num_c
 MODELS = {"lenet": lenet, "alexnet": alexnet, "cnn28": cnn28}
 
 
+def network(model: str):
+    """The function that builds network ``model``: one of ``MODELS``, or any ``"module:function"`` (a network that
+    lives in its pipeline's own module)."""
+    if model in MODELS:
+        return MODELS[model]
+    if ":" in model:
+        from .. import load_target
+        return load_target(model)
+    raise ValueError(f"unknown network {model!r}; valid: {', '.join(MODELS)} or 'module:function'")
+
+
 def first_conv(model: nn.Module) -> nn.Conv2d:
     """The first convolution (unwrapping DDP and torch.compile)."""
     return next(m for m in model.modules() if isinstance(m, nn.Conv2d))

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .. import distributed as dist
 from ..base import TRAIN_SCORE_MAX, RunContext
 from .checkpoints import Checkpoints, unwrap
-from .models import MODELS, Standardize
+from .models import MODELS, Standardize, network  # noqa: F401  (MODELS: for the benches and tests)
 from .precision import autocast_for, precision_for, sync
 
 PROBE_STEPS = 3  # batches after the first that time the estimate of the full recipe
@@ -145,7 +145,7 @@ def random_erase(x_uint8: torch.Tensor, gen: torch.Generator, p: float) -> torch
 def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,
                 num_classes: int | None = None) -> nn.Module:
     """The network; with ``cfg.standardize``, behind a ``Standardize`` layer holding ``x_train``'s statistics."""
-    build = MODELS[cfg.model]
+    build = network(cfg.model)
     kwargs = dict(cfg.model_kwargs)
     accepts = inspect.signature(build).parameters
     if "image_size" in accepts:  # a network whose shape follows its input side ...

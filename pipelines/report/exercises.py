@@ -45,8 +45,7 @@ def exercise_answer(inp: Inputs, experiment, key: str) -> tuple[str, str, str]:
         answer = f"(stale: rerun it) {answer}"
     if shared(pd.DataFrame(exp.get("rows") or [])).any():
         answer = f"{answer} ({SHARED} runs timed under concurrency: see its section)"
-    from .verdicts import experiment_verdict  # the verdict module lists the exercises: imported when asked
-    verdict = experiment_verdict(experiment, exp)
+    verdict = experiment.judged(exp)
     return evidence, answer, f"**{verdict.verdict}**" if verdict else "– (no claim)"
 
 

@@ -2,13 +2,9 @@
 experiment's own), beside the chapter's exercises and their measured answers."""
 from __future__ import annotations
 
-import dataclasses
-
 from .. import EXPERIMENTS, experiment
-from ..analysis.claims import (DELTA, INCONCLUSIVE, MIN_SEEDS, Verdict, claim_filters, claim_gpu,
-                               claim_learned_wins)
+from ..analysis.claims import DELTA, MIN_SEEDS, Verdict, claim_filters, claim_gpu, claim_learned_wins
 from ..analysis.tables import alone, md_table
-from ..experiments.engine import stale
 from .exercises import exercises_table
 from .filters import judged_filter_stats, shown_text
 from .inputs import Inputs
@@ -16,23 +12,8 @@ from .inputs import Inputs
 
 def verdicts(inp: Inputs, filter_stats: dict) -> list[Verdict]:
     out = claim_learned_wins(inp.scored, inp.validation)
-    out += [v for v in (experiment_verdict(experiment(n), inp.experiments.get(n)) for n in EXPERIMENTS) if v]
+    out += [v for v in (experiment(n).judged(inp.experiments.get(n)) for n in EXPERIMENTS) if v]
     return out + [claim_gpu(alone(inp.ok)), claim_filters(judged_filter_stats(inp), shown_text(filter_stats))]
-
-
-def experiment_verdict(experiment, exp: dict | None) -> Verdict | None:
-    """One experiment's verdict; a file it cannot read (e.g. written by older code) costs that row only."""
-    try:
-        verdict = experiment.verdict(exp)
-        reasons = stale(exp) if exp and verdict else []
-        if reasons:  # evidence about another configuration: no verdict
-            return dataclasses.replace(verdict, verdict=INCONCLUSIVE, why="stale: " + "; ".join(reasons)
-                                       + f"; rerun `python runner.py --experiment {experiment.name}`")
-        return verdict
-    except Exception as exc:  # the other claims are still judged
-        return Verdict(experiment.claim, experiment.name, "–", INCONCLUSIVE,
-                       f"its file cannot be judged ({type(exc).__name__}): rerun `python runner.py --experiment "
-                       f"{experiment.name}`", experiment.rule)
 
 
 def claims_section(inp: Inputs, filter_stats: dict) -> str:
