@@ -4,11 +4,11 @@
     python runner.py --only alexnet --gpu    # one pipeline, on the GPU (paper preset)
     python runner.py --list                  # what is registered
     python runner.py --all --seeds 0 1 2     # three seeds: one row each, mean ± 95% CI in the report
-    python runner.py --experiments all       # the report's experiments (see README for their time)
+    python runner.py --experiments all       # the report's experiments (docs/report.md)
     python runner.py --report                # results/report.md from whatever has run
 
 Rows go to results/summary.csv (one per pipeline, preset, device, seed; written atomically) and
-results/runs.jsonl (append-only history with the full configuration). See README.md for every column and
+results/runs.jsonl (append-only history with the full configuration). See docs/results.md for every column and
 PROTOCOL.md for how settings are chosen and verdicts reached.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"(Dask: {executors.CLUSTER_EXTRA})")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the grid on a running Dask cluster (e.g. tcp://head:8786); its workers need this "
-                        "package installed and the results folder on a shared filesystem (README)")
+                        "package installed and the results folder on a shared filesystem (docs/runner.md)")
     p.add_argument("--report", action="store_true",
                    help="write results/report.md and its figures from the results (also done after --all)")
     args = p.parse_args(argv)
@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.scheduler and args.jobs > 1:
         raise UsageError("--jobs and --scheduler do not combine: the cluster's workers decide the concurrency")
     if (args.jobs > 1 or args.scheduler) and distributed.world_size() > 1:
-        raise UsageError("torchrun and --jobs/--scheduler do not combine: DDP runs inside one task (README)")
+        raise UsageError("torchrun and --jobs/--scheduler do not combine: DDP runs inside one task (docs/runner.md)")
     if args.time_budget is not None and not (math.isfinite(args.time_budget) and args.time_budget > 0):
         raise UsageError("--time-budget must be a positive, finite number of seconds")
     bad_seeds = [s for s in args.seeds if not 0 <= s < 2**32]

@@ -7,7 +7,7 @@ smoothing, the trainer's own flip-and-crop augmentation, batch 128). One JSON li
 
 ARCH: ``small`` (one conv per stage), ``vgg`` (two at 28x28 and 14x14, one at 7x7), ``mid`` (one at 28x28,
 two at 14x14 and 7x7; what ``pipelines.learned.models.cnn28`` became). The stored logs were made on the 2-core
-dev machine (see README); the first three (small32, vgg16 x2) by this script before it printed ``val_flip``
+dev machine (see docs/pipelines.md); the first three (small32, vgg16 x2) by this script before it printed ``val_flip``
 and knew ``mid``.
 """
 import sys, time, json, torch, torch.nn as nn, torch.nn.functional as F

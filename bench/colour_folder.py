@@ -2,7 +2,7 @@
 bar at its own angle and in its own colour on a dark, noisy background (the tests' ``colour_bars``), 48x48
 PNGs in ``train/<class>/`` and ``test/<class>/``. It is synthetic and easy (the colour alone names the class),
 not a benchmark of anything real: it shows that every pipeline reads colour. On the 2-core Intel Xeon every
-pipeline but sigmoid LeNet scored 1.0000 on it (README, "Measured results"; ``results/summary.csv`` rows of
+pipeline but sigmoid LeNet scored 1.0000 on it (``results/datasets/colour-bars/report.md``; ``results/summary.csv`` rows of
 dataset ``colour-bars``).
 
     python bench/colour_folder.py data/colour-bars          # 2,000 training and 500 test images

@@ -2,7 +2,7 @@
 
     python bench/data.py [--data-dir DIR] [--repeats 5]
 
-Reference figure: README "Data" (the measured median, the machine and the command).
+Reference figure: docs/datasets.md (the measured median, the machine and the command).
 """
 from __future__ import annotations
 

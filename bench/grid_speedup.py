@@ -7,7 +7,7 @@ verdict (or answer, where it makes no claim) side by side.
 
 Run nothing else meanwhile: the serial call's times are the reference. Output: the table printed, and
 ``results/bench/grid_speedup.json`` (atomic; ``--out``). Measured on the 2-core Xeon (commit 3aef731, six
-experiments at cpu size, that file): --jobs 1 1,909 s, --jobs 2 1,987 s; more in the README ("Running the grid").
+experiments at cpu size, that file): --jobs 1 1,909 s, --jobs 2 1,987 s; more in docs/runner.md ("Running the grid").
 """
 from __future__ import annotations
 

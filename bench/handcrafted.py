@@ -5,7 +5,7 @@ of OpenCV against scikit-image, side by side, in one run.
     python bench/handcrafted.py --n-train 10000 --pipelines hog_svm sift_fisher
 
 No feature cache is used here: extraction is always timed for real. Figures measured on the 2-core dev
-machine are in the README.
+machine are in docs/pipelines.md.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ on the device, channels_last, bf16 autocast on CUDA, no host sync inside the loo
 Both run ``--warmup`` untimed steps first (the reference's loader workers start there, once); timers
 synchronize the GPU before reading the clock.
 
-Reference figures (2-core AMD EPYC dev machine, CPU, torch 2.13.0): see README "Learned side".
+Reference figures (2-core AMD EPYC dev machine, CPU, torch 2.13.0): see docs/pipelines.md, "Learned side".
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Choose every tuned setting on the validation split and store it under ``results/tuning/`` (PROTOCOL.md).
 
-    python bench/tune.py                          # every grid, in order (each one's seconds: the README)
+    python bench/tune.py                          # every grid, in order (each one's seconds: --summary)
     python bench/tune.py --only hog_svm cnn28     # some of them
     python bench/tune.py --list                   # the grids
     python bench/tune.py --summary                # the stored choices, as a markdown table

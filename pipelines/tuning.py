@@ -8,7 +8,7 @@ order on a tie. ``results/tuning/NAME.json`` stores the grid, every point's scor
 record behind it, the data's fingerprint and the choice; the presets and experiments read or are checked
 against it, and the file is stale when today's points would have other hashes (``stale``).
 
-    python bench/tune.py                 # every grid (each one's seconds: docs/tuning.md)
+    python bench/tune.py                 # every grid (each one's seconds: python bench/tune.py --summary)
     python bench/tune.py --only hog_svm  # one
 """
 from __future__ import annotations

@@ -259,7 +259,7 @@ def test_cnn28_stem_sets_the_28x28_block_alone():
     assert [(c.in_channels, c.out_channels) for c in convs[:3]] == [(1, 16), (16, 48), (48, 48)]
     assert repr(cnn28()) == repr(cnn28(stem=24))  # the default is the width: the network as it was
     assert cnn28(stem=16)(torch.rand(2, 1, 28, 28)).shape == (2, 10)
-    assert sum(p.numel() for p in cnn28(stem=16).parameters()) == 161_466  # the README's "161k parameters"
+    assert sum(p.numel() for p in cnn28(stem=16).parameters()) == 161_466  # docs/pipelines.md's "161k parameters"
 
 
 def test_layers_bench_times_each_stem_and_names_the_slowest_operations():

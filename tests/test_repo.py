@@ -16,3 +16,11 @@ def test_ci_runs_the_readme_test_command():
     assert "runner.py --all" in run_cmd
     assert "pytest" in test_cmd
     assert test_cmd in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_readme_is_a_front_door_and_its_links_resolve():
+    text = (ROOT / "README.md").read_text()
+    assert text.count("\n") <= 200
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (ROOT / link).exists(), link
+    assert not re.search(r"`[0-9a-f]{7}`", text)  # commit hashes belong to git history and PROTOCOL's log

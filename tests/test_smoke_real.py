@@ -26,7 +26,7 @@ def test_all_smoke_succeeds(smoke_rows):
 
 # AlexNet's smoke preset is 20 SGD steps at 224x224 (~20 s on 2 cores): it checks the mechanics, and cannot
 # leave chance at lr 0.01; that it learns is tested on a fixed batch in test_learned.py, and the cpu preset
-# row in the README shows it on real data.
+# row in results/report.md shows it on real data.
 LEARNS_IN_SMOKE = [n for n in PIPELINES if n != "alexnet"]
 
 
