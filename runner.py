@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="cap each learned pipeline's training time (default: the preset's, e.g. alexnet in cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="the networks' precision (default auto: bf16 on CUDA where supported; on a CPU bf16 where a "
+                        "probe before training measures it faster and the recipe was validated in it, else fp32)")
     p.add_argument("--experiment", nargs="+", metavar="NAME", default=[],
                    help=f"run these report experiments ({', '.join(EXPERIMENTS)}); size: smoke with "
                         "--preset smoke, else cpu")
@@ -235,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
               f"{f'Dask scheduler {args.scheduler}' if args.scheduler else f'--jobs {args.jobs}'}")
         folder = args.results_dir.resolve() if args.jobs > 1 or args.scheduler else args.results_dir  # for workers
         ctx = RunContext(preset=preset, seed=args.seeds[0], device=device, results_dir=folder,
-                         resume=args.resume, time_budget=args.time_budget, compile=args.compile)
+                         resume=args.resume, time_budget=args.time_budget, compile=args.compile,
+                         precision=args.precision)
         plans, ok = plan_experiments(args.experiment, datasets, ctx, args.experiment_seeds)
         with executors.executor(args.jobs, args.scheduler) as ex:
             if args.all or args.only:

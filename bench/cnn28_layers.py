@@ -51,7 +51,7 @@ def main() -> int:
         cfg = get("cnn28").with_settings(base, model_kwargs=(("stem", stem),))
         model = tr.build_model(cfg, device, x, len(data.class_names))
         opt = tr.make_optimizer(model, cfg)
-        amp = tr.autocast_for(device)
+        amp = tr.autocast(tr.FP32, device)
         gen = torch.Generator().manual_seed(0)
 
         def one_round():

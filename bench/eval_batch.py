@@ -40,7 +40,7 @@ def main() -> int:
     data = open_dataset()
     x = tr.images_tensor(data.x_test, device)
     model = tr.build_model(cfg, device, x, len(data.class_names))
-    amp = tr.autocast_for(device)
+    amp = tr.autocast(tr.FP32, device)
     print(f"{args.pipeline} preset {args.preset} ({'image and mirror' if cfg.flip_test else 'image only'}), "
           f"{len(x):,} test images, on {cpu_name()}, torch {torch.__version__}")
     for size in args.sizes:

@@ -19,12 +19,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import get  # noqa: E402
+from pipelines import PIPELINES, family, get  # noqa: E402
 from pipelines.base import cpu_name  # noqa: E402
 from pipelines.datasets import open_dataset, split  # noqa: E402
 from pipelines.handcrafted.features import HOGFeatures  # noqa: E402
 
-HANDCRAFTED = [n for n, e in REGISTRY.items() if e.family == "handcrafted"]
+HANDCRAFTED = [n for n in PIPELINES if family(n) == "handcrafted"]
 
 
 def stage_times(name: str, data, n_train: int | None, n_test: int | None) -> dict:

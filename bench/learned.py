@@ -62,7 +62,7 @@ def fast_batch_loss(model, x: np.ndarray, y: np.ndarray, size: int, device: torc
     """Loss of the same batch through the fast path (device-side resize, autocast on CUDA)."""
     xd = torch.from_numpy(x).to(device)
     yd = torch.from_numpy(y.astype(np.int64)).to(device)
-    with torch.no_grad(), tr.autocast_for(device):
+    with torch.no_grad(), tr.autocast(tr.fixed_choice("auto", device) or tr.FP32, device):
         return F.cross_entropy(model(tr.prepare(xd, size)), yd).float().item()
 
 
@@ -95,7 +95,7 @@ def reference_steps(model, batches, cfg, device, steps: int) -> int:
 
 def fast_steps(model, x_dev, y_dev, cfg, device, steps: int) -> int:
     opt = tr.make_optimizer(model, cfg)
-    amp = tr.autocast_for(device)
+    amp = tr.autocast(tr.fixed_choice("auto", device) or tr.FP32, device)
     perm = tr.epoch_permutation(len(x_dev), 0, 0, device)
     loss_sum = torch.zeros((), device=device)
     done = 0
@@ -166,7 +166,7 @@ def main() -> int:
     ref, fast = float(np.median(ref_ips)), float(np.median(fast_ips))
     print(f"reference (d2l-style, fp32, CPU resize, {args.workers} workers): {ref:10,.1f} img/s "
           f"(median of {args.rounds} rounds: {', '.join(f'{v:,.1f}' for v in ref_ips)})")
-    print(f"fast path ({tr.precision_for(device)}, device resize, channels_last): {fast:10,.1f} img/s "
+    print(f"fast path ({tr.fixed_choice('auto', device) or tr.FP32}, device resize, channels_last): {fast:10,.1f} img/s "
           f"(median of {args.rounds} rounds: {', '.join(f'{v:,.1f}' for v in fast_ips)})")
     print(f"ratio fast/reference: {fast / ref:.2f}x")
     return 0

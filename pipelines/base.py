@@ -38,14 +38,21 @@ class DeviceError(Exception):
     """The asked-for device is not available; one-line message."""
 
 
+MATRIX_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile")  # what bf16 training can use on an x86 CPU
+
+
 def cpu_name() -> str:
+    """The CPU model, its cores and its bf16 units (``MATRIX_FLAGS`` it has, or "no bf16 units"): CPUs of one
+    model name differ in them, and a speed figure is compared only with another of the same name."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+        info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+        return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    units = " ".join(f for f in MATRIX_FLAGS if f in flags) or "no bf16 units"
+    return f"{model} ({os.cpu_count()} cores; {units})"
 
 
 def select_device(gpu: bool) -> DeviceInfo:
@@ -84,6 +91,7 @@ class RunContext:
     curves: bool = True  # ... and their time-to-accuracy curves (the test images scored after each epoch)
     dataset: str = DEFAULT_DATASET  # the name of the data it runs on: part of every result's key and path
     n_jobs: int = -1  # speed only: cores for hand-crafted extraction and one-vs-rest fitting (-1: all)
+    precision: str = "auto"  # the learned pipelines' precision policy (--precision; learned.precision.POLICIES)
 
     @property
     def cache_dir(self) -> Path:

@@ -20,7 +20,8 @@ from .store import (COLUMNS, KEY, ResultRow, append_run, provenance, read_summar
                     save_predictions, summary_path, upsert)
 
 ROUNDING = {"test_accuracy": 4, "train_accuracy": 4, "feature_seconds": 3, "encode_seconds": 3, "fit_seconds": 3,
-            "predict_seconds": 3, "train_images_per_second": 1, "epochs": 3, "compile_seconds": 3}
+            "predict_seconds": 3, "train_images_per_second": 1, "epochs": 3, "compile_seconds": 3,
+            "precision_probe_seconds": 3}
 DIVERGED = "diverged"  # a row's status when its network's loss became NaN or infinite: it scores chance
 SCORED = ("ok", DIVERGED)  # the statuses of rows that carry a test accuracy
 
@@ -197,4 +198,7 @@ def resume_verdict(rows, name: str, ctx: RunContext, data: Dataset) -> str | Non
         return "was made with another configuration (config_hash differs)"
     if str(row.data_fingerprint) != data.fingerprint:
         return "was made on other data (data_fingerprint differs)"
+    asked = {"fp32": "fp32", "bf16": "bf16-autocast"}.get(ctx.precision)
+    if asked and family(name) == "learned" and str(row.precision) != asked:
+        return f"ran in {row.precision}, and --precision asks for {asked}"
     return "keep"

@@ -64,6 +64,8 @@ class ResultRow:
     precision: str = col("learned: `fp32` or `bf16-autocast`", "")
     compiled: bool | None = col("learned: whether `torch.compile` ran")
     compile_seconds: float | None = col("learned: torch.compile's compilation, outside fit_seconds")
+    precision_probe_seconds: float | None = col("learned: timing fp32 against bf16 before training (`--precision "
+                                                "auto` on a CPU), outside fit_seconds")
     images_seen: int | None = col("learned: training images seen in all")
     time_budget_seconds: float | None = col("learned: the training-time budget it ran under, if any")
     truncated: bool | None = col("learned: a time budget stopped training before its planned epochs")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT
 from pipelines import DATASETS, EXPERIMENTS, PIPELINES, DatasetEntry, PipelineEntry, experiment
 
 SOURCES = sorted(p for p in [*ROOT.glob("pipelines/**/*.py"), ROOT / "runner.py", *ROOT.glob("bench/*.py")])

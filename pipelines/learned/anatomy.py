@@ -186,7 +186,7 @@ def training_memory(cfg, device: str = "cpu", steps: int = 3) -> dict:
     """Peak memory of ``steps`` SGD steps of ``cfg``'s network at ``cfg.batch_size`` on ``device``, counted from
     before the network is built (weights, gradients, optimizer state, activations), and how it was measured."""
     from .trainer import build_model, make_optimizer, prepare, train_step
-    from .precision import autocast_for
+    from .precision import FP32, autocast
     dev = torch.device(device)
     x = torch.randint(0, 256, (cfg.batch_size, 28, 28), dtype=torch.uint8, device=dev)
     y = torch.randint(0, 10, (cfg.batch_size,), device=dev)
@@ -202,7 +202,7 @@ def training_memory(cfg, device: str = "cpu", steps: int = 3) -> dict:
     model = build_model(cfg, dev, x)
     opt = make_optimizer(model, cfg)
     for _ in range(steps):
-        train_step(model, opt, prepare(x, cfg.image_size), y, autocast_for(dev))
+        train_step(model, opt, prepare(x, cfg.image_size), y, autocast(FP32, dev))
     sync(dev)
     peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else _resident()[1]
     return {"peak_memory_bytes": int(peak - before), "memory_method": method}

@@ -26,9 +26,12 @@ class Checkpoints:
     def __init__(self, path: Path, identity: dict):
         self.path, self.identity = Path(path), dict(identity)
 
-    def save(self, model, opt, state, sched=None) -> None:
+    def save(self, model, opt, state, sched=None, average=None) -> None:
+        """One file: the network, optimiser, schedule, training state, RNG, the weight average where the recipe
+        keeps one, and the identity it was made with."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(), "state": asdict(state),
+                   "average": average.state_dict() if average is not None else None,
                    "scheduler": sched.state_dict() if sched is not None else None, "world_size": dist.world_size(),
                    **self.identity, "rng_cpu": torch.get_rng_state(),
                    "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -36,7 +39,7 @@ class Checkpoints:
         torch.save(payload, tmp)
         os.replace(tmp, self.path)
 
-    def load(self, model, opt, sched=None) -> dict | None:
+    def load(self, model, opt, sched=None, average=None) -> dict | None:
         """Restore model, optimizer, schedule and RNG from the file; return the saved training state (a dict), or None."""
         if not self.path.exists():
             return None
@@ -56,6 +59,8 @@ class Checkpoints:
             opt.load_state_dict(payload["optimizer"])
             if sched is not None:
                 sched.load_state_dict(payload["scheduler"])
+            if average is not None:
+                average.load_state_dict(payload["average"])
         except CheckpointError:
             raise
         except pickle.UnpicklingError as exc:

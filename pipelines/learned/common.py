@@ -15,16 +15,16 @@ from ..datasets import Dataset, split
 from ..figures import filter_grid
 from ..store import artifact_path, filters_figure, save_array
 from .models import first_conv, network
-from .precision import autocast_for
+from .precision import autocast
 from .trainer import TrainConfig, Trainer, TrainingError, evaluate, fmt_duration, images_tensor
 
 
-def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig, batch: int) -> float:
+def train_accuracy(model, x_tr: np.ndarray, y_tr: np.ndarray, cfg: TrainConfig, batch: int, precision: str) -> float:
     """Accuracy in eval mode (dropout off) on the first ``cfg.train_score_max`` training images, as the
-    hand-crafted pipelines score theirs; untimed."""
+    hand-crafted pipelines score theirs, in the run's precision; untimed."""
     k = min(len(x_tr), cfg.train_score_max)
     device = next(model.parameters()).device
-    pred = evaluate(model, images_tensor(x_tr[:k], device), cfg, autocast_for(device), batch)
+    pred = evaluate(model, images_tensor(x_tr[:k], device), cfg, autocast(precision, device), batch)
     return float(np.mean(pred.cpu().numpy() == y_tr[:k]))
 
 
@@ -42,6 +42,13 @@ class LearnedPipeline(Pipeline):
     name: str
     eval_batch: ClassVar[dict[str, int]] = {"cpu": 1000, "cuda": 1000}  # speed only: images per prediction batch
     diverges = (TrainingError,)
+    # whether the recipe may train in bf16 where it is faster (``--precision auto``): checked on the validation
+    # split when the recipe was chosen (``results/tuning/<name>-precision.json``, ``bench/precision.py``), else fp32
+    bf16: ClassVar[bool] = False
+
+    def precision_policy(self, ctx: RunContext) -> str:
+        """``--precision`` where given, else ``auto`` for a recipe validated in bf16, ``fp32`` for any other."""
+        return ctx.precision if ctx.precision != "auto" else ("auto" if self.bf16 else "fp32")
 
     def with_settings(self, cfg: TrainConfig, **settings) -> TrainConfig:
         """``cfg`` with ``settings`` set over it; ``model_kwargs`` are merged into the network's arguments (one
@@ -61,20 +68,22 @@ class LearnedPipeline(Pipeline):
         batch = self.eval_batch.get(ctx.device.kind, 1000)
         trainer = Trainer(cfg, ctx, self.name, (paper.n_train or len(data.x_train)) * paper.epochs,
                           checkpoint=ctx.checkpoints, quiet=not ctx.checkpoints, eval_batch=batch,
-                          identity={"config_hash": self.hash(cfg), "data_fingerprint": data.fingerprint})
+                          identity={"config_hash": self.hash(cfg), "data_fingerprint": data.fingerprint},
+                          precision=self.precision_policy(ctx))
         result = trainer.fit_predict(x_tr, y_tr, x_te, y_te if ctx.curves else None, len(data.class_names))
         st = result.state
         test_acc = float(np.mean(result.y_pred == y_te))
         if dist.is_main() and ctx.figures:
             self.draw_filters(result.model, ctx, test_acc)
         values = {"test_accuracy": test_acc, "n_train": len(x_tr), "n_test": len(x_te), "image_size": cfg.image_size,
-                  "train_accuracy": train_accuracy(result.model, x_tr, y_tr, cfg, batch),
+                  "train_accuracy": train_accuracy(result.model, x_tr, y_tr, cfg, batch, result.precision),
                   "epochs": st.images_seen / len(x_tr), "fit_seconds": st.train_seconds,
                   "predict_seconds": result.eval_seconds, "params": sum(p.numel() for p in result.model.parameters()),
                   "train_images_per_second": st.timed_images / st.timed_seconds if st.timed_seconds else None,
                   "precision": result.precision, "compiled": result.compiled, "images_seen": st.images_seen,
                   "time_budget_seconds": cfg.time_budget, "truncated": st.epoch < cfg.epochs,
                   "compile_seconds": result.compile_seconds,
+                  "precision_probe_seconds": result.probed["seconds"] if result.probed else None,
                   "notes": self.notes(cfg, st, result.estimate_seconds)}
         return Outcome(values, curve=curve_of(st.history), y_true=y_te, y_pred=result.y_pred)
 

@@ -122,3 +122,31 @@ def network(model: str):
 def first_conv(model: nn.Module) -> nn.Conv2d:
     """The first convolution (unwrapping DDP and torch.compile)."""
     return next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+@torch.no_grad()
+def whiten_init(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> None:
+    """airbench's whitening initialisation of the first convolution: its filters become the eigenvectors of the
+    training images' patch covariance, each scaled by 1/sqrt(its eigenvalue + eps), the strongest first, each
+    as itself and its negation (so a ReLU after it passes both signs); ``images`` are prepared training images
+    (float, (n, c, S, S)). Filters beyond twice the patch size keep their initialisation."""
+    conv = first_conv(model)
+    k, c = conv.kernel_size[0], conv.in_channels
+    patches = images.float().unfold(2, k, 1).unfold(3, k, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
+    patches = patches[torch.randperm(len(patches), generator=torch.Generator().manual_seed(0))[:100_000]]
+    eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(patches.T.double()))
+    order = eigenvalues.argsort(descending=True)
+    filters = (eigenvectors[:, order].T / (eigenvalues[order] + eps).sqrt()[:, None]).float()
+    half = min(conv.out_channels // 2, len(filters))
+    weights = torch.cat([filters[:half], -filters[:half]]).reshape(2 * half, c, k, k)
+    conv.weight[: 2 * half] = weights.to(conv.weight.device, conv.weight.dtype)
+
+
+@torch.no_grad()
+def dirac_init(model: nn.Module) -> None:
+    """airbench's identity initialisation: every convolution after the first starts as the identity on its first
+    input channels (``nn.init.dirac_`` on as many filters as it has inputs), so a deep stack starts close to
+    passing its input through; the other filters keep their initialisation."""
+    for conv in [m for m in model.modules() if isinstance(m, nn.Conv2d)][1:]:
+        n = min(conv.in_channels, conv.out_channels)
+        nn.init.dirac_(conv.weight[:n])

@@ -2,8 +2,9 @@
 
 - The whole dataset lives on the device as uint8; batches are index slices of a per-epoch permutation
   drawn from the seed, upsampled on the device (``F.interpolate``, bilinear) and scaled to [0, 1].
-- ``channels_last`` everywhere (oneDNN's convolutions on the CPU are faster in it too); on CUDA also bf16
-  autocast where supported and ``cudnn.benchmark``; optional ``torch.compile``.
+- ``channels_last`` everywhere (oneDNN's convolutions on the CPU are faster in it too); bf16 autocast where the
+  precision policy chooses it (``precision.py``: on CUDA where supported, on a CPU where a probe measures it
+  faster); ``cudnn.benchmark`` on CUDA; optional ``torch.compile``.
 - No host sync inside the batch loop: loss and correct counts accumulate on the device.
 - The learning rate is constant (d2l's recipes) or follows a one-cycle schedule (``schedule="onecycle"``:
   warm-up then cosine decay over the planned steps, torch's ``OneCycleLR``); optional label smoothing.
@@ -11,7 +12,10 @@
   the history records that accuracy beside the training time so far (scoring is not training time; the
   schedule is fixed in advance, so the curve chooses nothing).
 - A checkpoint after every complete epoch (atomic, ``checkpoints.py``), ``--resume`` continues from it; NaN/inf
-  loss fails. Precision and device synchronisation live in ``precision.py``.
+  loss fails. Batches and augmentation live in ``batches.py``, the optimiser in ``optim.py``, precision and
+  device synchronisation in ``precision.py``; the time-to-target recipe's ingredients (whitened first layer,
+  identity-initialised convolutions, fast batch-norm biases, weight averaging, alternating flips, shifted test
+  views) are read from its config where it has them (``cnn28_fast.FastConfig``), absent elsewhere.
 - Under torchrun: DistributedDataParallel, each rank trains on its shard of the permutation.
 """
 from __future__ import annotations
@@ -30,9 +34,11 @@ from tqdm.auto import tqdm
 
 from .. import distributed as dist
 from ..base import TRAIN_SCORE_MAX, RunContext
+from .batches import augment, epoch_permutation, flip_phase, images_tensor, prepare, random_erase  # noqa: F401
 from .checkpoints import Checkpoints, unwrap
-from .models import MODELS, Standardize, network  # noqa: F401  (MODELS: for the benches and tests)
-from .precision import autocast_for, precision_for, sync
+from .models import MODELS, Standardize, dirac_init, network, whiten_init  # noqa: F401  (MODELS: benches, tests)
+from .optim import SCHEDULES, WeightAverage, make_optimizer, make_schedule  # noqa: F401
+from .precision import FP32, autocast, fixed_choice, probe, probe_step, sync
 
 PROBE_STEPS = 3  # batches after the first that time the estimate of the full recipe
 BUDGET_CHECK_EVERY = 1  # steps between time-budget checks (each is a collective under DDP)
@@ -65,10 +71,6 @@ class TrainConfig:
     standardize: bool = False         # scale inputs to zero mean, unit variance (the training images' statistics)
 
 
-SCHEDULES = ("constant", "onecycle")
-WARMUP_FRACTION = 0.25  # one-cycle: share of the planned steps spent warming up to ``lr``
-
-
 @dataclass
 class TrainState:
     epoch: int = 0                   # complete epochs so far
@@ -77,69 +79,6 @@ class TrainState:
     timed_images: int = 0            # images of epochs after the first (throughput)
     timed_seconds: float = 0.0
     history: list = field(default_factory=list)
-
-
-def images_tensor(x: np.ndarray, device) -> torch.Tensor:
-    """A numpy stack of images, grey (n, h, w) or colour (n, h, w, c), as a uint8 tensor (n, c, h, w) on
-    ``device``: the layout every function below takes."""
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
-    return t.contiguous().to(device)
-
-
-def prepare(x_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
-    """uint8 (B, c, h, w) (or grey (B, h, w)) on any device -> float (B, c, S, S) in [0, 1], bilinearly resized
-    to S, channels_last."""
-    x = (x_uint8.unsqueeze(1) if x_uint8.ndim == 3 else x_uint8).float().div_(255.0)
-    if x.shape[-1] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-def augment(x_uint8: torch.Tensor, gen: torch.Generator, erase: float = 0.0) -> torch.Tensor:
-    """Each image its own random horizontal flip and its own crop of the 2-pixel zero-padded image, drawn
-    from ``gen`` (a generator on the images' device) and applied by one gather: no host sync. With ``erase``,
-    that share of the images also gets one random erasure (``random_erase``). Takes and returns (n, c, h, w),
-    or grey (n, h, w)."""
-    x4 = x_uint8.unsqueeze(1) if x_uint8.ndim == 3 else x_uint8
-    n, c, h, w = x4.shape
-    dev = x4.device
-    flip = torch.rand(n, generator=gen, device=dev) < 0.5
-    dy, dx = (torch.randint(0, 5, (n,), generator=gen, device=dev) for _ in range(2))
-    x = F.pad(torch.where(flip[:, None, None, None], x4.flip(-1), x4), (2, 2, 2, 2))
-    rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
-    out = x[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-            rows, cols]
-    if erase:
-        out = random_erase(out, gen, erase)
-    return out[:, 0] if x_uint8.ndim == 3 else out
-
-
-ERASE_AREA = (0.02, 0.4)   # random erasing (Zhong et al., 2017): the rectangle's share of the image ...
-ERASE_RATIO = (0.3, 3.3)   # ... and its height / width, drawn log-uniformly; the paper's defaults
-
-
-def random_erase(x_uint8: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
-    """Random erasing (Zhong et al., 2017): each image of (n, c, h, w), with probability ``p``, has one
-    rectangle (area and aspect drawn from ``ERASE_AREA`` and ``ERASE_RATIO``, its sides clipped to the image,
-    where the paper draws again until one fits) replaced by uniform random pixel values. Drawn from ``gen`` and
-    applied by masks: no host sync."""
-    n, c, h, w = x_uint8.shape
-    dev = x_uint8.device
-    u = torch.rand(5, n, generator=gen, device=dev)
-    area = (ERASE_AREA[0] + (ERASE_AREA[1] - ERASE_AREA[0]) * u[0]) * h * w
-    ratio = torch.exp(math.log(ERASE_RATIO[0]) + (math.log(ERASE_RATIO[1]) - math.log(ERASE_RATIO[0])) * u[1])
-    eh = (area * ratio).sqrt().round().clamp(1, h)
-    ew = (area / ratio).sqrt().round().clamp(1, w)
-    top = ((h - eh + 1) * u[2]).floor()
-    left = ((w - ew + 1) * u[3]).floor()
-    r = torch.arange(h, device=dev)[None, :, None]
-    k = torch.arange(w, device=dev)[None, None, :]
-    mask = ((r >= top[:, None, None]) & (r < (top + eh)[:, None, None]) & (k >= left[:, None, None])
-            & (k < (left + ew)[:, None, None]) & (u[4] < p)[:, None, None])
-    noise = torch.randint(0, 256, x_uint8.shape, generator=gen, device=dev, dtype=torch.uint8)
-    return torch.where(mask[:, None], noise, x_uint8)
 
 
 def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | None = None,
@@ -161,33 +100,6 @@ def build_model(cfg: TrainConfig, device: torch.device, x_train: torch.Tensor | 
     return model.to(device, memory_format=torch.channels_last)
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Plain SGD as in d2l; on CUDA the fused kernel (one launch per step) where this torch has it."""
-    extra = {}
-    on_cuda = next(model.parameters()).is_cuda
-    if on_cuda and "fused" in inspect.signature(torch.optim.SGD).parameters:
-        extra["fused"] = True
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                           nesterov=cfg.nesterov, **extra)
-
-
-def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    """The per-step learning-rate schedule, or None for a constant rate. One-cycle spans the planned epochs
-    (a run stopped early by a time budget stops part-way along it and is marked truncated)."""
-    if cfg.schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if cfg.schedule == "constant":
-        return None
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
-                                               pct_start=WARMUP_FRACTION, cycle_momentum=False)
-
-
-def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
-    """The same permutation for the same (seed, epoch), however the run was interrupted."""
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=gen).to(device)
-
-
 def train_step(model, opt, x, y, amp, sched=None, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     with amp:
         logits = model(x)
@@ -200,6 +112,19 @@ def train_step(model, opt, x, y, amp, sched=None, label_smoothing: float = 0.0) 
     return loss.detach(), (logits.argmax(1) == y).sum()
 
 
+def test_views(x: torch.Tensor, cfg) -> list[torch.Tensor]:
+    """The views a prediction averages (mean of their softmaxes): the image alone; with ``flip_test`` also its
+    mirror (AlexNet's test-time averaging, reduced to two views); with ``tta_shifts`` also both shifted by one
+    pixel up-left and down-right (airbench's multi-crop)."""
+    views = [x, x.flip(-1)] if cfg.flip_test else [x]
+    if getattr(cfg, "tta_shifts", False):
+        padded = [F.pad(v, (1, 1, 1, 1)) for v in views[:2]]
+        side = x.shape[-1]
+        views += [p[..., a:a + side, a:a + side].contiguous(memory_format=torch.channels_last)
+                  for p in padded for a in (0, 2)]
+    return views
+
+
 @torch.inference_mode()
 def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp, batch: int = 1000) -> torch.Tensor:
     """Predicted labels for every image (batches of ``batch``, no grad, eval mode), on the device."""
@@ -208,9 +133,8 @@ def evaluate(model, x_uint8: torch.Tensor, cfg: TrainConfig, amp, batch: int = 1
     for i in range(0, len(x_uint8), batch):
         with amp:
             x = prepare(x_uint8[i:i + batch], cfg.image_size)
-            logits = model(x)
-            if cfg.flip_test:  # AlexNet's test-time averaging, reduced to the image and its mirror
-                logits = logits.softmax(1) + model(x.flip(-1)).softmax(1)
+            views = test_views(x, cfg)
+            logits = model(views[0]) if len(views) == 1 else sum(model(v).softmax(1) for v in views)
             preds.append(logits.argmax(1))
     model.train()
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=x_uint8.device)
@@ -226,19 +150,24 @@ class TrainResult:
     compiled: bool
     estimate_seconds: float | None  # the full recipe's estimated training time on this device
     compile_seconds: float | None = None  # torch.compile's first compilation, kept out of training time
+    probed: dict | None = None  # the precision probe's figures (``precision.probe``), where it ran
 
 
 class Trainer:
     """Trains one network on (x_train, y_train) and predicts x_test; all arrays uint8 numpy."""
 
     def __init__(self, cfg: TrainConfig, ctx: RunContext, pipeline: str, recipe_images: int,
-                 checkpoint: bool = True, quiet: bool = False, eval_batch: int = 1000, identity: dict | None = None):
+                 checkpoint: bool = True, quiet: bool = False, eval_batch: int = 1000, identity: dict | None = None,
+                 precision: str = FP32):
         """``identity``: what a checkpoint must have been made with to be resumed (``config_hash``,
-        ``data_fingerprint``); ``eval_batch``: images per prediction batch (speed only)."""
+        ``data_fingerprint``); ``eval_batch``: images per prediction batch (speed only); ``precision``: the
+        policy (``precision.POLICIES``), resolved before training."""
         self.cfg, self.ctx, self.recipe_images = cfg, ctx, recipe_images
         self.checkpoint, self.quiet, self.eval_batch = checkpoint, quiet, eval_batch
         self.device = torch.device(dist.torch_device(ctx.device.kind))
-        self.amp = autocast_for(self.device)
+        self.policy = "fp32" if precision == FP32 else precision
+        self.precision, self.probed, self.amp = FP32, None, autocast(FP32, self.device)
+        self.average = WeightAverage(nn.Identity(), 0.0)
         self.budget = cfg.time_budget  # the effective one: the run put --time-budget in it (Pipeline.effective)
         self.estimate: float | None = None
         self.checkpoints = Checkpoints(ctx.checkpoint_path(pipeline), identity or {})
@@ -274,9 +203,11 @@ class Trainer:
             if self.estimate is None:
                 self._probe(step, bs)
             idx = perm[i:i + bs]
-            xb = augment(x[idx], gen, cfg.erase) if cfg.augment else x[idx]
+            flip = self.phase[idx] ^ bool(state.epoch % 2) if self.phase is not None else None
+            xb = augment(x[idx], gen, cfg.erase, flip) if cfg.augment else x[idx]
             loss, hits = train_step(model, opt, prepare(xb, cfg.image_size), y[idx], self.amp, sched,
                                     cfg.label_smoothing)
+            self.average.update(model)
             loss_sum += loss * len(idx)
             correct += hits
             seen += len(idx)
@@ -319,11 +250,14 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         x, y = images_tensor(x_train, dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
         xt = images_tensor(x_test, dev)
-        model = build_model(cfg, dev, x, num_classes or int(y_train.max()) + 1)
+        model = self._model(x, num_classes or int(y_train.max()) + 1)
+        self.phase = flip_phase(len(x), ctx.seed, dev) if getattr(cfg, "alternate_flips", False) else None
         opt = make_optimizer(model, cfg)
         sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
-        saved = self.checkpoints.load(model, opt, sched) if ctx.resume else None
+        self.average = WeightAverage(model, getattr(cfg, "ema", 0.0))
+        saved = self.checkpoints.load(model, opt, sched, self.average.model) if ctx.resume else None
         state = TrainState(**saved) if saved else TrainState()
+        self._choose_precision(model, x, y)
         net = self._wrap(model)
         compile_seconds = self._compile(net, x, y) if ctx.compile else None
         watch = None if y_test is None else (xt, torch.from_numpy(np.asarray(y_test).astype(np.int64)).to(dev))
@@ -333,8 +267,33 @@ class Trainer:
         preds = self._predict(net, xt)
         sync(dev)
         eval_seconds = time.perf_counter() - start
-        return TrainResult(model, state, preds.cpu().numpy(), eval_seconds, precision_for(dev),
-                           bool(ctx.compile), self.estimate, compile_seconds)
+        return TrainResult(self.average.evaluated(model), state, preds.cpu().numpy(), eval_seconds, self.precision,
+                           bool(ctx.compile), self.estimate, compile_seconds, self.probed)
+
+    def _model(self, x: torch.Tensor, num_classes: int) -> nn.Module:
+        """The network, with the recipe's initialisation ingredients where it asks for them (whitening of the
+        first layer from the training images, identity initialisation of the later convolutions)."""
+        model = build_model(self.cfg, self.device, x, num_classes)
+        if getattr(self.cfg, "whiten", False):
+            whiten_init(model, prepare(x[:20_000], self.cfg.image_size))
+        if getattr(self.cfg, "dirac", False):
+            dirac_init(model)
+        return model
+
+    def _choose_precision(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The run's precision: the policy's fixed choice, or (``auto`` on a CPU) the probe's, measured on this
+        network and device before training and outside its time."""
+        self.precision, self.probed = fixed_choice(self.policy, self.device), None
+        if self.precision is None:
+            bs, n = self.cfg.batch_size, min(len(x) // max(1, self.cfg.batch_size), 3)
+            batches = [(prepare(x[i * bs:(i + 1) * bs], self.cfg.image_size), y[i * bs:(i + 1) * bs])
+                       for i in range(max(1, n))]
+            self.precision, self.probed = probe(model, batches, lambda net: make_optimizer(net, self.cfg),
+                                                probe_step)
+            if dist.is_main() and not self.quiet:
+                tqdm.write(f"[{self.cfg.model}] precision probe: fp32 {self.probed['fp32_images_per_second']:,.0f} "
+                           f"img/s, bf16 {self.probed['bf16_images_per_second']:,.0f} img/s -> {self.precision}")
+        self.amp = autocast(self.precision, self.device)
 
     def _compile(self, net, x, y) -> float:
         """torch.compile compiles lazily; do it here, untimed by training: one forward and backward on a
@@ -363,7 +322,8 @@ class Trainer:
 
     def _predict(self, net, x_uint8: torch.Tensor) -> torch.Tensor:
         """``evaluate`` on the bare model under DDP (every rank predicts all of ``x_uint8``, no collectives)."""
-        return evaluate(net if dist.world_size() == 1 else unwrap(net), x_uint8, self.cfg, self.amp, self.eval_batch)
+        model = self.average.evaluated(net if dist.world_size() == 1 else unwrap(net))
+        return evaluate(model, x_uint8, self.cfg, self.amp, self.eval_batch)
 
     def _score(self, net, watch) -> float:
         """Accuracy on the watched images (untimed by training)."""
@@ -394,7 +354,7 @@ class Trainer:
                 if watch is not None:
                     state.history[-1]["test_accuracy"] = round(self._score(net, watch), 4)
                 if dist.is_main() and self.checkpoint:
-                    self.checkpoints.save(net, opt, state, sched)
+                    self.checkpoints.save(net, opt, state, sched, self.average.model)
         if state.timed_images == 0 and state.history:  # only the first epoch ran: time it
             state.timed_images, state.timed_seconds = state.images_seen, state.train_seconds
         return state
