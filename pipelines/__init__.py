@@ -57,6 +57,8 @@ PIPELINES: dict[str, PipelineEntry] = {
                            "pipelines.learned.lenet:LeNetPipeline"),
     "cnn28": PipelineEntry("learned", "a CNN on the 28x28 images: ReLU, max-pool, flips and crops, batch norm, "
                            "one-cycle SGD", "pipelines.learned.cnn28:Cnn28Pipeline"),
+    "cnn28_fast": PipelineEntry("learned", "cnn28 built to reach a target soonest: shorter, with airbench's "
+                                "ingredients kept where validation chose them", "pipelines.learned.cnn28_fast:Cnn28FastPipeline"),
     "alexnet": PipelineEntry("learned", "d2l AlexNet: 224x224 upsampled input, ReLU, dropout, SGD lr 0.01, batch 128",
                              "pipelines.learned.alexnet:AlexNetPipeline"),
 }
