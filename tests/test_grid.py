@@ -289,10 +289,26 @@ def test_bench_grid_speedup_runs_both_ways_and_writes_its_summary(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_time_to_accuracy_runs_through_the_grid_task(tiny_dir, tmp_path):
-    proc = run_script("bench/time_to_accuracy.py", "--preset", "smoke", "--data-dir", str(tiny_dir), "--results-dir",
-                  str(tmp_path))
-    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+def test_bench_time_to_accuracy_measures_as_mlperf_does(tiny_dir, tmp_path):
+    proc = run_script("bench/time_to_accuracy.py", "--preset", "smoke", "--hand-seeds", "0", "--targets", "0.0", "1.01",
+                      "--data-dir", str(tiny_dir), "--results-dir", str(tmp_path))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     rows = pd.read_csv(tmp_path / "summary.csv")
-    assert set(rows.pipeline) == {"hog_kernel_svm", "cnn28"} and (rows.status == "ok").all()
-    assert (tmp_path / "reach.json").exists()
+    assert set(rows.pipeline) == {"hog_kernel_svm", "cnn28_fast"} and (rows.status == "ok").all()
+    out = json.loads((tmp_path / "reach.json").read_text())
+    easy, impossible = out["targets"][1], out["targets"][2]
+    assert easy["mlperf"]["reached"] == 5 and len(easy["mlperf"]["kept"]) == 3  # the fastest and slowest dropped
+    clocks = sorted(easy["clock_seconds"].values())
+    assert easy["mlperf"]["kept"] == clocks[1:-1] and easy["ratio"] > 0
+    assert impossible["mlperf"]["mean"] is None and "not reached" in proc.stdout
+    too_few = run_script("bench/time_to_accuracy.py", "--seeds", "0", "1")
+    assert too_few.returncode == 2 and "at least 5" in too_few.stderr
+
+
+def test_mlperf_summary_drops_the_fastest_and_slowest_and_counts_misses():
+    from pipelines.analysis.reach import mlperf_summary
+    assert mlperf_summary([5.0, 1.0, 3.0, 4.0, 2.0])["mean"] == 3.0
+    one_miss = mlperf_summary([5.0, None, 3.0, 4.0, 2.0])
+    assert one_miss["kept"] == [3.0, 4.0, 5.0] and one_miss["missed"] == 1  # the miss is the slowest, dropped
+    assert mlperf_summary([5.0, None, None, 4.0, 2.0])["mean"] is None
+    assert mlperf_summary([1.0, 2.0, 3.0])["mean"] is None  # fewer than five runs

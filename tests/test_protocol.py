@@ -476,3 +476,16 @@ def test_tuning_summary_names_every_stored_grid_and_its_training_size():
     pool = json.loads((ROOT / "results" / "tuning" / "cnn28-regularisation.json").read_text())
     assert f"{pool['validation']['fit_pool_images']:,} images" in rows["cnn28-regularisation"]
     assert "dropout=0.0" in rows["cnn28-regularisation"]
+
+
+@pytest.mark.parametrize("name", [n for n in PIPELINES if PIPELINES[n].family == "learned"])
+def test_a_recipe_may_train_in_bf16_only_where_validation_allowed_it(name):
+    from pipelines import get
+    from pipelines.store import read_json, tuning_path
+    stored = read_json(tuning_path(f"{name}-precision"))
+    if get(name).bf16:
+        assert stored and stored["bf16_allowed"], name
+        assert stored["points"]["bf16"]["validation_accuracy"] >= stored["points"]["fp32"]["validation_accuracy"] \
+            - claims.DELTA
+    elif stored:
+        assert not stored["bf16_allowed"], f"{name}: validated in bf16 but its flag is off"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..curves import hand_seconds, time_to_reach
+from ..curves import first_reach, hand_seconds, time_to_reach
 from ..store import KEY
 from .claims import comparable
 from .plots import time_to_accuracy
@@ -50,6 +50,9 @@ def reach_rows(pairs: list[dict]) -> list[dict]:
         target, target_seconds = float(best.acc[top]), float(best.seconds[top])
         for (pipeline, seed), run in pair["curves"].groupby(["pipeline", "seed"]):
             hit = time_to_reach(run.to_dict("records"), target)
+            first = first_reach(run.to_dict("records"), target)
+            clock = first.get("clock_seconds") if first else None
+            clock = None if clock is None or pd.isna(clock) else float(clock)
             out.append({"learned": pipeline, "preset": pair["preset"], "device": pair["device"],
                         "machine": pair["machine"], "seed": int(seed), "handcrafted": top,
                         "handcrafted_accuracy": round(target, 4), "handcrafted_seconds": round(target_seconds, 1),
@@ -58,7 +61,9 @@ def reach_rows(pairs: list[dict]) -> list[dict]:
                         "reached": hit is not None,
                         "reached_after_seconds": hit["train_seconds"] if hit else None,
                         "reached_at_epoch": hit["epoch"] if hit else None,
-                        "ratio": round(target_seconds / hit["train_seconds"], 2) if hit else None})
+                        "ratio": round(target_seconds / hit["train_seconds"], 2) if hit else None,
+                        "first_reach_clock_seconds": clock,
+                        "clock_ratio": round(target_seconds / clock, 2) if clock else None})
     return out
 
 
@@ -72,3 +77,15 @@ def time_to_accuracy_figures(pairs: list[dict], folder: Path) -> list[Path]:
                                       f"time_to_accuracy_{pair['preset']}_{pair['device']}_{slug}.png",
                                       f"preset {pair['preset']}, {pair['machine']}"))
     return paths
+
+
+def mlperf_summary(times: list[float | None]) -> dict:
+    """MLPerf's way with seeds: from at least five runs, the fastest and the slowest are dropped and the rest
+    averaged; a run that never reached the target is counted as such (and, as the slowest, dropped first)."""
+    reached = sorted(t for t in times if t is not None)
+    missed = len(times) - len(reached)
+    out = {"runs": len(times), "reached": len(reached), "missed": missed, "mean": None, "kept": []}
+    if len(times) < 5 or missed > 1:
+        return out  # too few runs, or a miss beyond the one that would be dropped: no MLPerf figure
+    kept = reached[1:] if missed else reached[1:-1]
+    return {**out, "kept": kept, "mean": float(sum(kept) / len(kept)), "min": kept[0], "max": kept[-1]}
