@@ -31,7 +31,8 @@ class FastConfig(TrainConfig):
     alternate_flips: bool = False   # each image flipped in every other epoch, not at random
 
 
-CPU = FastConfig(**{**dataclasses.asdict(CNN28), "epochs": 10}, whiten=True, dirac=True, bn_bias_lr=8.0, ema=0.99,\n                 tta_shifts=True)
+CPU = FastConfig(**{**dataclasses.asdict(CNN28), "epochs": 10}, whiten=True, dirac=True, bn_bias_lr=8.0, ema=0.99,
+                 tta_shifts=True)
 
 
 class Cnn28FastPipeline(LearnedPipeline):
