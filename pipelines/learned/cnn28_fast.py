@@ -32,7 +32,7 @@ class FastConfig(TrainConfig):
 
 
 CPU = FastConfig(**{**dataclasses.asdict(CNN28), "epochs": 10}, whiten=True, dirac=True, bn_bias_lr=8.0, ema=0.99,
-                 tta_shifts=True)
+                 tta_shifts=True, alternate_flips=True)
 
 
 class Cnn28FastPipeline(LearnedPipeline):
