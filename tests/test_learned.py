@@ -22,6 +22,7 @@ from pipelines.base import DeviceInfo, RunContext
 from pipelines.learned import trainer as tr
 from pipelines.learned.checkpoints import CheckpointError
 from pipelines.learned.models import Standardize, alexnet, cnn28, lenet
+from pipelines.learned.batches import ERASE_AREA
 from pipelines.store import config_hash
 
 # (layer class, output shape) after each layer, as in d2l's tables for LeNet (7.6) and AlexNet (8.1).
@@ -321,7 +322,7 @@ def test_random_erase_replaces_one_rectangle_in_the_chosen_share_of_images():
         rows, cols = torch.nonzero(img != 7, as_tuple=True)
         box = img[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
         area = box.numel() / 784
-        assert tr.ERASE_AREA[0] / 2 <= area <= tr.ERASE_AREA[1] * 1.5  # rounding and clipping at the border
+        assert ERASE_AREA[0] / 2 <= area <= ERASE_AREA[1] * 1.5  # rounding and clipping at the border
         assert (box != 7).float().mean() > 0.9  # the whole box is noise (a noise pixel may draw 7)
     assert torch.equal(tr.random_erase(x, torch.Generator().manual_seed(0), 0.0), x)
     half = (tr.random_erase(x, torch.Generator().manual_seed(1), 0.5) != 7).flatten(1).any(1).float().mean()

@@ -44,7 +44,8 @@ def make_schedule(opt: torch.optim.Optimizer, cfg, steps_per_epoch: int):
         raise ValueError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if cfg.schedule == "constant":
         return None
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+    base = opt.param_groups[0]["lr"]  # each group peaks at cfg.lr times its multiple of the first group's rate
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.lr * g["lr"] / base for g in opt.param_groups],
                                                total_steps=max(1, cfg.epochs * steps_per_epoch),
                                                pct_start=WARMUP_FRACTION, cycle_momentum=False)
 
