@@ -53,6 +53,10 @@ PIPELINES: dict[str, PipelineEntry] = {
                                "linear SVM", "pipelines.handcrafted.sift:SiftBovw"),
     "sift_fisher": PipelineEntry("handcrafted", "dense RootSIFT, PCA, GMM, improved Fisher vectors, linear SVM",
                                  "pipelines.handcrafted.sift:SiftFisher"),
+    "scattering_svm": PipelineEntry("handcrafted", "wavelet scattering (Bruna and Mallat; kymatio) into an exact RBF "
+                                    "SVM (PCA in the cpu preset)", "pipelines.handcrafted.scattering:ScatteringSvm"),
+    "hog_scattering_svm": PipelineEntry("handcrafted", "HOG and scattering fused, each block standardised, into an "
+                                        "exact RBF SVM", "pipelines.handcrafted.scattering:HogScatteringSvm"),
     "lenet": PipelineEntry("learned", "d2l LeNet-5: sigmoid, average pooling, SGD lr 0.9, 28x28 input",
                            "pipelines.learned.lenet:LeNetPipeline"),
     "cnn28": PipelineEntry("learned", "a CNN on the 28x28 images: ReLU, max-pool, flips and crops, batch norm, "

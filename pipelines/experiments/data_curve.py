@@ -40,7 +40,8 @@ class DataCurve(Experiment):
             return seeds
         return FAST if n <= size.fast_up_to else size.seeds
 
-    handcrafted = ("pixels_svm", "hog_svm", "hog_kernel_svm", "sift_bovw", "sift_fisher")  # its arms, by side
+    handcrafted = ("pixels_svm", "hog_svm", "hog_kernel_svm", "sift_bovw", "sift_fisher", "scattering_svm",
+                   "hog_scattering_svm")  # its arms, by side
     learned = ("lenet", "cnn28")
 
     def arms(self, size, seeds, recipe):

@@ -64,7 +64,8 @@ class HandcraftedPipeline(Pipeline):
     def extractor(self, cfg, n_jobs: int = -1):
         raise NotImplementedError
 
-    def encoders(self, cfg, seed: int) -> list[tuple[str, object]]:
+    def encoders(self, cfg, seed: int, side: int = 28) -> list[tuple[str, object]]:
+        """The learned encoding steps between the features and the classifier (``side``: the images' side)."""
         return []
 
     def classifier(self, cfg, seed: int, n_jobs: int = -1):
@@ -77,15 +78,16 @@ class HandcraftedPipeline(Pipeline):
     def draw(self, cfg, ctx: RunContext, data: Dataset, x, y, descriptors, encoders: dict) -> None:
         """Pictures of what the features see (untimed); most pipelines draw nothing."""
 
-    def build(self, cfg, seed: int = 0) -> SkPipeline:
+    def build(self, cfg, seed: int = 0, side: int = 28) -> SkPipeline:
         """The whole pipeline as one scikit-learn estimator (images in, labels out), for use outside the runner."""
-        return SkPipeline([("features", self.extractor(cfg)), *self.encoders(cfg, seed),
+        return SkPipeline([("features", self.extractor(cfg)), *self.encoders(cfg, seed, side),
                            ("clf", self.classifier(cfg, seed))])
 
     def run(self, data: Dataset, cfg, ctx: RunContext) -> Outcome:
         x_tr, y_tr, x_te, y_te = split(data, cfg.n_train, cfg.n_test, ctx.seed)
         extract = CachedExtractor(self.extractor(cfg, ctx.n_jobs), ctx.cache_dir)
-        encoders, clf = self.encoders(cfg, ctx.seed), self.classifier(cfg, ctx.seed, ctx.n_jobs)
+        encoders = self.encoders(cfg, ctx.seed, int(x_tr.shape[1]))
+        clf = self.classifier(cfg, ctx.seed, ctx.n_jobs)
         sw = Stopwatch()
         with sw.section("feature"):
             (f_tr, hit_tr), (f_te, hit_te) = extract(x_tr), extract(x_te)

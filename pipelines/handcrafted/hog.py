@@ -59,7 +59,7 @@ class HogKernelSvm(HogSvm):
         "paper": HogKernelConfig(pca_dim=None),
     }
 
-    def encoders(self, cfg: HogKernelConfig, seed: int):
+    def encoders(self, cfg: HogKernelConfig, seed: int, side: int = 28):
         if cfg.pca_dim is None:
             return []
         from sklearn.decomposition import PCA

@@ -40,7 +40,7 @@ class SiftBovw(SiftPipeline):
         "paper": SiftConfig(),
     }
 
-    def encoders(self, cfg: SiftConfig, seed: int):
+    def encoders(self, cfg: SiftConfig, seed: int, side: int = 28):
         return [("bovw", BagOfVisualWords(n_words=cfg.n_words, pyramid=cfg.pyramid, n_sample=cfg.n_sample,
                                           random_state=seed))]
 
@@ -67,7 +67,7 @@ class SiftFisher(SiftPipeline):
         "paper": FISHER,
     }
 
-    def encoders(self, cfg: SiftConfig, seed: int):
+    def encoders(self, cfg: SiftConfig, seed: int, side: int = 28):
         return [("fisher", FisherVectors(n_components=cfg.n_words, pca_dim=cfg.pca_dim, pyramid=cfg.pyramid,
                                          spatial_xy=cfg.spatial_xy, n_sample=cfg.n_sample, random_state=seed))]
 

@@ -1,0 +1,187 @@
+"""``scattering_svm`` and ``hog_scattering_svm``: the wavelet scattering network (Bruna and Mallat, "Invariant
+Scattering Convolution Networks", TPAMI 2013), the strongest fixed-feature method of AlexNet's years, into an RBF
+SVM, alone and fused with HOG.
+
+Scattering convolves the image with designed Morlet wavelets (``J`` scales, ``L`` orientations), takes moduli and
+averages them over 2^J pixels, twice (``max_order``): fixed filters, nothing learned, stable to small
+deformations. ``ScatteringFeatures`` computes it with kymatio's torch backend, on the grey image (a colour image
+is turned to grey as SIFT's is: the fused vector keeps one size for every dataset, and both fixed-feature
+families see the same luminance), optionally compressed by ``log(1 + LOG_GAIN * S)``. Every setting (``J``, the
+log, the PCA size, C, the weight between the HOG and scattering blocks) is chosen on the validation split
+(``python bench/tune.py --only scattering_svm hog_scattering_svm``; ``results/tuning/``); ``L`` is kymatio's
+usual 8 and gamma scikit-learn's ``"scale"``, fixed in advance.
+
+kymatio 0.3.0, its newest release, imports ``scipy.special.sph_harm``, which scipy 1.17 removed (kymatio issue
+#1068; fix pending in PR #1069); only its 3-D transform calls it. ``kymatio_torch`` sets the documented alias to
+``sph_harm_y`` (arguments reordered) before the import, in this one place, rather than pin an older scipy for
+every user; a test checks the alias against ``sph_harm_y``.
+
+Run: ``python runner.py --only scattering_svm hog_scattering_svm``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from tqdm.auto import tqdm
+
+from .common import HandcraftedPipeline
+from .features import HOGFeatures, as_images, grey
+from .hog import HogConfig
+
+LOG_GAIN = 10.0  # log(1 + LOG_GAIN * S): the gain fixed in advance; whether to take the log is chosen on validation
+
+
+def kymatio_torch():
+    """kymatio's torch frontend, importable beside scipy 1.17 (see the module's docstring)."""
+    import scipy.special as special
+    if not hasattr(special, "sph_harm") and hasattr(special, "sph_harm_y"):
+        special.sph_harm = lambda m, n, theta, phi: special.sph_harm_y(n, m, phi, theta)
+    import kymatio.torch
+    return kymatio.torch
+
+
+class ScatteringFeatures(TransformerMixin, BaseEstimator):
+    """Second-order 2-D wavelet scattering of grey images, flattened: ``(1 + J L + L^2 J (J - 1) / 2)`` channels on
+    a grid 2^J times coarser than the image; optionally ``log(1 + LOG_GAIN * S)``. Computed in batches with
+    kymatio's torch backend on the CPU, with a progress bar."""
+
+    def __init__(self, J=2, L=8, max_order=2, log=True, batch_size=512, n_jobs=None):
+        self.J = J
+        self.L = L
+        self.max_order = max_order
+        self.log = log
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs  # accepted for a uniform interface: torch's own threads do the work
+
+    def _transform_fn(self, side: tuple[int, int]):
+        return kymatio_torch().Scattering2D(J=self.J, shape=side, L=self.L, max_order=self.max_order)
+
+    def fit(self, X, y=None):
+        import torch
+        X = grey(as_images(X, fit=True))
+        out = self._transform_fn(X.shape[1:])(torch.zeros(1, *X.shape[1:]))
+        self.n_features_out_ = int(np.prod(out.shape[1:]))
+        return self
+
+    def transform(self, X):
+        import torch
+        X = grey(as_images(X))
+        scattering = self._transform_fn(X.shape[1:])
+        width = getattr(self, "n_features_out_", None)
+        if len(X) == 0:
+            return np.zeros((0, width or 0), np.float32)
+        out = []
+        quiet = os.environ.get("TQDM_DISABLE") == "1"
+        with torch.inference_mode(), tqdm(total=len(X), desc="scattering", unit="img", leave=False,
+                                          disable=quiet, mininterval=0.5) as bar:
+            for i in range(0, len(X), self.batch_size):
+                batch = torch.from_numpy(X[i:i + self.batch_size].astype(np.float32) / 255.0)
+                coefficients = scattering(batch).flatten(1)
+                out.append(torch.log1p(LOG_GAIN * coefficients) if self.log else coefficients)
+                bar.update(len(batch))
+        return torch.cat(out).numpy().astype(np.float32)
+
+
+class HogScattering(TransformerMixin, BaseEstimator):
+    """HOG and scattering of the same images, side by side: ``[HOG | scattering]`` (``split_`` columns of HOG)."""
+
+    def __init__(self, cell=4, block=2, stride=1, nbins=9, signed=True, J=2, L=8, log=True, n_jobs=None):
+        self.cell, self.block, self.stride, self.nbins, self.signed = cell, block, stride, nbins, signed
+        self.J, self.L, self.log = J, L, log
+        self.n_jobs = n_jobs
+
+    def _parts(self):
+        return (HOGFeatures(cell=self.cell, block=self.block, stride=self.stride, nbins=self.nbins,
+                            signed=self.signed, n_jobs=self.n_jobs),
+                ScatteringFeatures(J=self.J, L=self.L, log=self.log))
+
+    def fit(self, X, y=None):
+        hog, scat = (p.fit(X) for p in self._parts())
+        self.split_ = hog.n_features_out_
+        self.n_features_out_ = hog.n_features_out_ + scat.n_features_out_
+        return self
+
+    def transform(self, X):
+        return np.hstack([p.fit(X).transform(X) for p in self._parts()])
+
+
+class BlockScaler(TransformerMixin, BaseEstimator):
+    """Standardises every column (training statistics), then multiplies the columns from ``split`` on by
+    ``weight``: the weight of the second block (scattering) against the first (HOG), before PCA."""
+
+    def __init__(self, split=0, weight=1.0):
+        self.split = split
+        self.weight = weight
+
+    def fit(self, X, y=None):
+        from sklearn.preprocessing import StandardScaler
+        self.scaler_ = StandardScaler().fit(X)
+        return self
+
+    def transform(self, X):
+        Z = self.scaler_.transform(X)
+        Z[:, self.split:] *= self.weight
+        return Z.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ScatteringConfig(HogConfig):
+    C: float = 10.0
+    gamma: str | float = "scale"
+    J: int = 2
+    L: int = 8
+    log: bool = True
+    pca_dim: int | None = 256  # None: the exact kernel on the full vectors
+    weight: float = 1.0        # hog_scattering_svm: the scattering block's weight against HOG's
+
+
+class ScatteringSvm(HandcraftedPipeline):
+    """Scattering, standardised, PCA, an exact RBF ``SVC`` (libsvm, one-vs-one)."""
+    Config = ScatteringConfig
+    grid = {"J": (2, 3), "log": (False, True), "pca_dim": (256, 512), "C": (3.0, 10.0, 30.0)}
+    presets = {
+        "smoke": ScatteringConfig(n_train=2000, n_test=1000, pca_dim=64),
+        "cpu": ScatteringConfig(),
+        "paper": ScatteringConfig(pca_dim=None),
+    }
+
+    def extractor(self, cfg: ScatteringConfig, n_jobs: int = -1):
+        return ScatteringFeatures(J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs)
+
+    def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import StandardScaler
+        scale = [("scale", StandardScaler())]
+        return scale + ([("pca", PCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
+
+    def classifier(self, cfg: ScatteringConfig, seed: int, n_jobs: int = -1):
+        from sklearn.svm import SVC
+        return SVC(C=cfg.C, kernel="rbf", gamma=cfg.gamma, cache_size=2000, random_state=seed)
+
+    def describe(self, cfg: ScatteringConfig) -> dict:
+        on = f"PCA-{cfg.pca_dim}" if cfg.pca_dim else "full"
+        return {"classifier": f"exact RBF SVC(C={cfg.C}, gamma={cfg.gamma}) on {on} standardised features"}
+
+
+class HogScatteringSvm(ScatteringSvm):
+    """HOG and scattering, each block standardised and the scattering block weighted, then PCA and the RBF SVC."""
+    grid = {"weight": (0.5, 1.0, 2.0), "pca_dim": (256, 512), "C": (3.0, 10.0, 30.0)}
+    presets = {
+        "smoke": ScatteringConfig(n_train=2000, n_test=1000, pca_dim=64),
+        "cpu": ScatteringConfig(),
+        "paper": ScatteringConfig(pca_dim=None),
+    }
+
+    def extractor(self, cfg: ScatteringConfig, n_jobs: int = -1):
+        return HogScattering(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins, signed=cfg.signed,
+                             J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs)
+
+    def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
+        from sklearn.decomposition import PCA
+        split = HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins).fit(
+            np.zeros((1, side, side), np.uint8)).n_features_out_
+        scale = [("scale", BlockScaler(split=split, weight=cfg.weight))]
+        return scale + ([("pca", PCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])

@@ -1,0 +1,56 @@
+"""Wavelet scattering (issue 26): kymatio beside scipy 1.17, the transformer's shapes and input checks, the fused
+HOG + scattering vector and its block weight."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from conftest import bars, colour_bars
+from pipelines.handcrafted.scattering import BlockScaler, HogScattering, ScatteringFeatures, kymatio_torch
+
+
+def test_the_sph_harm_alias_agrees_with_scipys_sph_harm_y():
+    import scipy.special as special
+    kymatio_torch()
+    m, n, azimuth, polar = 1, 3, 0.7, 1.1
+    assert np.isclose(special.sph_harm(m, n, azimuth, polar), special.sph_harm_y(n, m, polar, azimuth))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return bars(40, seed=5)
+
+
+def test_scattering_has_the_documented_shape_and_is_a_transformer(images):
+    x, _ = images
+    scat = ScatteringFeatures(J=2, L=8).fit(x)
+    out = scat.transform(x)
+    assert out.shape == (40, (1 + 2 * 8 + 64) * 7 * 7) == (40, scat.n_features_out_) and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0  # moduli, then log(1 + 10 S)
+    raw = ScatteringFeatures(J=2, L=8, log=False).fit(x).transform(x)
+    np.testing.assert_allclose(out, np.log1p(10 * raw), rtol=1e-4, atol=1e-5)
+    assert clone(scat).get_params() == scat.get_params()
+    assert scat.transform(x[:0]).shape == (0, scat.n_features_out_)
+    with pytest.raises(ValueError, match="NaN"):
+        scat.transform(np.full((2, 28, 28), np.nan, np.float32))
+
+
+def test_scattering_reads_colour_as_grey():
+    from pipelines.handcrafted.features import grey
+    x, _ = colour_bars(6, seed=2, size=28)
+    scat = ScatteringFeatures().fit(x)
+    np.testing.assert_allclose(scat.transform(x), ScatteringFeatures().fit(grey(x)).transform(grey(x)), atol=1e-6)
+
+
+def test_the_fused_vector_is_hog_then_scattering_and_the_weight_scales_only_scattering(images):
+    from pipelines.handcrafted.features import HOGFeatures
+    x, _ = images
+    fused = HogScattering().fit(x)
+    out = fused.transform(x)
+    hog = HOGFeatures(signed=True).fit(x).transform(x)
+    assert out.shape[1] == fused.n_features_out_ and fused.split_ == hog.shape[1]
+    np.testing.assert_allclose(out[:, :fused.split_], hog)
+    one, two = (BlockScaler(split=fused.split_, weight=w).fit(out).transform(out) for w in (1.0, 2.0))
+    np.testing.assert_allclose(two[:, :fused.split_], one[:, :fused.split_])
+    np.testing.assert_allclose(two[:, fused.split_:], 2 * one[:, fused.split_:], rtol=1e-5, atol=1e-6)
