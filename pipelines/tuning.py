@@ -136,6 +136,18 @@ def stored_choice_score(name: str) -> float | None:
         return None
 
 
+def validation_scores() -> dict[str, float]:
+    """pipeline -> the validation accuracy its last stored grid (the one that chose its preset as it stands: its
+    main grid, else the last of its ``more_grids``) gave its chosen setting; pipelines without a grid (the
+    chapter's recipes) are absent."""
+    out = {}
+    for t in pipeline_tunings():  # in the order they run: a pipeline's later grid overrides its earlier ones
+        score = stored_choice_score(t.name)
+        if score is not None:
+            out[t.pipeline] = score
+    return out
+
+
 def chosen(name: str) -> dict:
     """The stored choice of tuning ``name`` (field -> value), or a ``TuningError`` naming the remedy."""
     payload = read_json(tuning_path(name))

@@ -24,3 +24,9 @@ def test_the_readme_is_a_front_door_and_its_links_resolve():
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert (ROOT / link).exists(), link
     assert not re.search(r"`[0-9a-f]{7}`", text)  # commit hashes belong to git history and PROTOCOL's log
+
+
+def test_the_readme_table_names_every_registered_pipeline_once():
+    from pipelines import PIPELINES, family
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \|", (ROOT / "README.md").read_text(), flags=re.M)
+    assert sorted(rows) == sorted((name, family(name)) for name in PIPELINES)

@@ -2,6 +2,7 @@
 Each test here failed on the code before the fix it names."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 
@@ -234,7 +235,11 @@ def test_a_network_grid_point_keeps_the_presets_network_and_the_old_grid_reads_s
     for point in reg.points():
         kwargs = dict(reg.config(point).model_kwargs)
         assert kwargs["stem"] == preset["stem"] and kwargs["dropout"] == dict(point["model_kwargs"])["dropout"]
-    assert stale(reg, read_json(reg.path)) if reg.path.exists() else True  # it ran on the 24-channel network
+    payload = read_json(reg.path)
+    assert stale(reg, payload) == ""  # rerun on today's network
+    wide = get("cnn28").hash(dataclasses.replace(reg.config(reg.points()[0]), model_kwargs=(("dropout", 0.0), ("stem", 24))))
+    old = {**payload, "points": [{**payload["points"][0], "config_hash": wide}, *payload["points"][1:]]}
+    assert "other configurations" in stale(reg, old)  # a point run on the 24-channel network reads stale
     assert stale(grids["cnn28"], read_json(grids["cnn28"].path)) == ""
 
 

@@ -169,10 +169,10 @@ class ScatteringSvm(HandcraftedPipeline):
 class HogScatteringSvm(ScatteringSvm):
     """HOG and scattering, each block standardised and the scattering block weighted, then PCA and the RBF SVC."""
     grid = {"weight": (0.5, 1.0, 2.0), "pca_dim": (256, 512), "C": (3.0, 10.0, 30.0)}
-    presets = {  # its scattering is scattering_svm's choice (J 2, log), its HOG hog_svm's
-        "smoke": ScatteringConfig(n_train=2000, n_test=1000, pca_dim=64),
-        "cpu": ScatteringConfig(J=2, log=True),
-        "paper": ScatteringConfig(J=2, log=True, pca_dim=None),
+    presets = {  # its scattering is scattering_svm's choice (J 2, log), its HOG hog_svm's; cpu: the grid's choice
+        "smoke": ScatteringConfig(n_train=2000, n_test=1000, pca_dim=64),  # (results/tuning/hog_scattering_svm.json)
+        "cpu": ScatteringConfig(J=2, log=True, weight=0.5, pca_dim=512, C=30.0),
+        "paper": ScatteringConfig(J=2, log=True, weight=0.5, pca_dim=None, C=30.0),
     }
 
     def extractor(self, cfg: ScatteringConfig, n_jobs: int = -1):

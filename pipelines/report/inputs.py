@@ -16,7 +16,7 @@ from .. import DEFAULT_DATASET, PIPELINES, PROJECT_ROOT, get
 from ..run import SCORED, current_hash
 from ..store import (dataset_dir, experiments_dir, figures_dir, read_curves, read_experiments, read_runs, read_summary,
                      recorded_configs, runs_path, summary_path)
-from ..tuning import pipeline_tunings, stored_choice_score
+from ..tuning import validation_scores
 
 
 @dataclass
@@ -83,18 +83,6 @@ def differs(row, stored: dict | None) -> str:
         return "another configuration (its record is not in runs.jsonl)"
     changed = sorted(k for k in {*stored, *now} if stored.get(k) != now.get(k))
     return ", ".join(f"{k} {short(stored, k)} → {short(now, k)}" for k in changed) or "another configuration"
-
-
-def validation_scores() -> dict[str, float]:
-    """pipeline -> the validation accuracy its last stored grid (the one that chose its preset as it stands: its
-    main grid, else the last of its ``more_grids``) gave its chosen setting; pipelines without a grid (the
-    chapter's recipes) are absent."""
-    out = {}
-    for t in pipeline_tunings():  # in the order they run: a pipeline's later grid overrides its earlier ones
-        score = stored_choice_score(t.name)
-        if score is not None:
-            out[t.pipeline] = score
-    return out
 
 
 def short(record: dict, name: str) -> str:
