@@ -270,6 +270,7 @@ def test_each_familys_representative_is_chosen_on_validation_never_on_test():
     v = learned_verdicts(hand + learned)[CPU_CLAIM]
     assert "learned `cnn28`" in v.measured and "hand-crafted `hog_kernel_svm`" in v.measured
     assert v.verdict == SUPPORTED and "s per run" in v.measured  # each side's wall time is in the row
+    assert "next by validation: `hog_svm`" in v.measured  # a new representative names the one it displaced
     alone = learned_verdicts(hand + seeds3("lenet", [0.99, 0.99, 0.991]), {"hog_svm": 0.9})[CPU_CLAIM]
     assert alone.verdict == INCONCLUSIVE and "no learned pipeline here has a stored validation score" in alone.why
 

@@ -54,3 +54,15 @@ def test_the_fused_vector_is_hog_then_scattering_and_the_weight_scales_only_scat
     one, two = (BlockScaler(split=fused.split_, weight=w).fit(out).transform(out) for w in (1.0, 2.0))
     np.testing.assert_allclose(two[:, :fused.split_], one[:, :fused.split_])
     np.testing.assert_allclose(two[:, fused.split_:], 2 * one[:, fused.split_:], rtol=1e-5, atol=1e-6)
+
+
+def test_the_report_draws_the_wavelets_the_transform_uses():
+    from pipelines.handcrafted.scattering import wavelets
+    from pipelines.report.filters import scattering_row
+    bank = wavelets(J=2, L=8)
+    assert sorted((j, t) for j, t, _ in bank) == [(j, t) for j in range(2) for t in range(8)]
+    fine = [w for j, _, w in bank if j == 0]
+    assert all(w.shape == (11, 11) and np.abs(w).max() > 0 for w in fine)
+    assert np.abs(fine[0] - fine[4]).max() > 0.5 * np.abs(fine[0]).max()  # a quarter turn apart: not the same filter
+    label, shown = scattering_row(12)
+    assert shown.shape == (12, 11, 11) and "J 2, L 8" in label

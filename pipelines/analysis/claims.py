@@ -129,6 +129,13 @@ def representative(rows: pd.DataFrame, validation: dict[str, float]) -> str | No
     return max(candidates, key=lambda p: validation[p]) if candidates else None
 
 
+def runner_up(rows: pd.DataFrame, validation: dict[str, float]) -> str:
+    """The next pipeline of ``rows`` by stored validation accuracy after the representative (what it would be
+    without the winner: the text says what a new pipeline displaced), or "" if there is none."""
+    ranked = sorted((p for p in rows.pipeline.unique() if p in validation), key=lambda p: (-validation[p], p))
+    return f"; next by validation: `{ranked[1]}` ({validation[ranked[1]]:.4f})" if len(ranked) > 1 else ""
+
+
 def side_text(name: str, rows: pd.DataFrame, validation: dict[str, float]) -> str:
     """``name``'s mean test accuracy, seeds, mean wall time per run and the validation score that chose it."""
     per = per_seed(rows[rows.pipeline == name])[name]
@@ -169,7 +176,8 @@ def _learned_vs_hand(claim: str, learned: pd.DataFrame, hand: pd.DataFrame, vali
     effect = difference(per_seed(learned[learned.pipeline == l])[l], per_seed(hand[hand.pipeline == h])[h],
                         paired=False)  # across pipelines a seed shares nothing: never paired
     verdict, why = decide(effect)
-    measured = f"learned {side_text(l, learned, validation)} vs hand-crafted {side_text(h, hand, validation)}"
+    measured = (f"learned {side_text(l, learned, validation)} vs hand-crafted {side_text(h, hand, validation)}"
+                f"{runner_up(hand, validation)}")
     return Verdict(claim, "results table", measured, verdict, why, rule)
 
 

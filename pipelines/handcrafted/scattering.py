@@ -43,6 +43,18 @@ def kymatio_torch():
     return kymatio.torch
 
 
+def wavelets(J: int, L: int, k: int = 11, shape: tuple[int, int] = (28, 28)) -> list[tuple[int, int, np.ndarray]]:
+    """The Morlet wavelets kymatio's transform convolves with (first order, every scale j < J and angle), as
+    ``(j, theta, real part)`` on a centred ``k`` x ``k`` window: its Fourier-domain filters brought back to space."""
+    bank = kymatio_torch().Scattering2D(J=J, shape=shape, L=L, max_order=1).psi
+    out = []
+    for psi in bank:
+        space = np.fft.fftshift(np.fft.ifft2(np.asarray(psi["levels"][0]))).real
+        c0, c1 = space.shape[0] // 2, space.shape[1] // 2
+        out.append((psi["j"], psi["theta"], space[c0 - k // 2:c0 + k // 2 + 1, c1 - k // 2:c1 + k // 2 + 1]))
+    return out
+
+
 class ScatteringFeatures(TransformerMixin, BaseEstimator):
     """Second-order 2-D wavelet scattering of grey images, flattened: ``(1 + J L + L^2 J (J - 1) / 2)`` channels on
     a grid 2^J times coarser than the image; optionally ``log(1 + LOG_GAIN * S)``. Computed in batches with

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import PIPELINES, family
+from .. import PIPELINES, family, get
 from ..figures import _figure_module, save_figure
 from ..store import artifact_path, filters_figure, key_of
 
@@ -81,6 +81,17 @@ def hand_made_kernels() -> tuple[np.ndarray, list[str]]:
     return np.array(kernels), names
 
 
+def scattering_row(cols: int) -> tuple[str, np.ndarray]:
+    """scattering_svm's designed filters at its cpu setting: every angle of the finest wavelet, then every
+    other angle of the next scale (real parts)."""
+    from ..handcrafted.scattering import wavelets
+    cfg = get("scattering_svm").config("cpu")
+    bank = wavelets(cfg.J, cfg.L)
+    shown = [w for j, t, w in bank if j == 0] + [w for j, t, w in bank if j == 1 and t % 2 == 0]
+    return (f"designed: scattering_svm's Morlet wavelets (J {cfg.J}, L {cfg.L}; real parts, scales 0 and 1)",
+            np.array(shown[:cols]))
+
+
 def learned_filters(inp) -> dict:
     """The saved conv1 weights of the best ok row of each learned pipeline."""
     out = {}
@@ -110,6 +121,7 @@ def comparison_figure(inp, learned: dict) -> str:
     rows = [(f"{n} conv1 ({f'first {cols} of {len(w)}' if len(w) > cols else f'all {len(w)}'}; "
              f"preset {r.preset}, {r.device}, acc {r.test_accuracy:.3f})", grey_filters(w)) for n, (w, r) in learned.items()]
     rows.append(("hand-made: HOG gradients, SIFT oriented derivatives of Gaussian, Gabors", kernels))
+    rows.append(scattering_row(cols))
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.25), squeeze=False)
     for ax_row, (label, filters) in zip(axes, rows):
         draw_panel(ax_row, filters, label, cols)
@@ -144,7 +156,9 @@ def filter_report(inp) -> tuple[str, dict]:
                        "|---|---|---|---|", *rows])
     pictures = " ".join(f"![{n} conv1](figures/{filters_figure(inp.results_dir, inp.dataset, n).name})"
                         for n in learned)
-    text = (f"![learned vs hand-made](figures/{png})\n\n{pictures}\n\nHOG's view of the same images: "
+    text = (f"![learned vs hand-made](figures/{png})\n\nThe 2012 question in one picture: the first rows were "
+            "learned from the images, the last two were designed (the scattering network's wavelets were chosen by "
+            f"Mallat's theory, never fitted to data).\n\n{pictures}\n\nHOG's view of the same images: "
             f"![HOG glyphs](figures/hog_glyphs.png)\n\n{table}\n\nEach filter is compared with "
             f"{len(gabor_bank(5)):,} Gabor kernels of its own size (8 wavelengths, 3 widths, 12 orientations, "
             "4 phases, 2 aspect ratios); the random column is the same fit for 1,000 Xavier-initialised filters, "
