@@ -56,6 +56,12 @@ def parse(argv):
     return p.parse_args(argv)
 
 
+def default_handcrafted() -> str:
+    """The hand-crafted pipeline with the highest stored validation accuracy (the report's representative)."""
+    scores = validation_scores()
+    return max((n for n in HANDCRAFTED if n in scores), key=lambda n: scores[n])
+
+
 def curve_of_row(folder: Path, row) -> list[dict]:
     stored = read_json(artifact_path(folder, "curves", key_of(row))) or {}
     return stored.get("curve", []) if stored.get("started_at") == row.started_at else []
@@ -82,9 +88,7 @@ def main(argv=None) -> int:
     except (DataError, DeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.handcrafted is None:
-        scores = validation_scores()
-        args.handcrafted = max((n for n in HANDCRAFTED if n in scores), key=lambda n: scores[n])
+    args.handcrafted = args.handcrafted or default_handcrafted()
     base = RunContext(preset=args.preset, seed=0, device=device, results_dir=args.results_dir, dataset=data.name,
                       figures=False)
     hand = [run_pipeline(args.handcrafted, data, dataclasses.replace(base, seed=s, device=select_device(False)))

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import runner
-from conftest import run_script
+from conftest import ROOT, run_script
 from pipelines import experiment
 from pipelines import executors as grid
 from pipelines import run as runmod
@@ -291,7 +291,7 @@ def test_bench_grid_speedup_runs_both_ways_and_writes_its_summary(tmp_path):
 @pytest.mark.slow
 def test_bench_time_to_accuracy_measures_as_mlperf_does(tiny_dir, tmp_path):
     proc = run_script("bench/time_to_accuracy.py", "--preset", "smoke", "--hand-seeds", "0", "--targets", "0.0", "1.01",
-                      "--data-dir", str(tiny_dir), "--results-dir", str(tmp_path))
+                      "--handcrafted", "hog_kernel_svm", "--data-dir", str(tiny_dir), "--results-dir", str(tmp_path))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     rows = pd.read_csv(tmp_path / "summary.csv")
     assert set(rows.pipeline) == {"hog_kernel_svm", "cnn28_fast"} and (rows.status == "ok").all()
@@ -303,6 +303,17 @@ def test_bench_time_to_accuracy_measures_as_mlperf_does(tiny_dir, tmp_path):
     assert impossible["mlperf"]["mean"] is None and "not reached" in proc.stdout
     too_few = run_script("bench/time_to_accuracy.py", "--seeds", "0", "1")
     assert too_few.returncode == 2 and "at least 5" in too_few.stderr
+
+
+def test_bench_time_to_accuracy_defaults_to_the_hand_crafted_side_chosen_on_validation():
+    import importlib.util
+    from pipelines.tuning import validation_scores
+    spec = importlib.util.spec_from_file_location("tta", ROOT / "bench" / "time_to_accuracy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    scores = validation_scores()
+    chosen = bench.default_handcrafted()
+    assert all(scores[chosen] >= scores[n] for n in bench.HANDCRAFTED if n in scores)
 
 
 def test_mlperf_summary_drops_the_fastest_and_slowest_and_counts_misses():
