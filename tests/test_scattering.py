@@ -66,3 +66,13 @@ def test_the_report_draws_the_wavelets_the_transform_uses():
     assert np.abs(fine[0] - fine[4]).max() > 0.5 * np.abs(fine[0]).max()  # a quarter turn apart: not the same filter
     label, shown = scattering_row(12)
     assert shown.shape == (12, 11, 11) and "J 2, L 8" in label
+
+
+def test_capped_pca_keeps_its_setting_and_fits_a_set_smaller_than_it():
+    from pipelines.handcrafted.features import CappedPCA
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(size=(40, 100)), rng.normal(size=(300, 100))
+    pca = CappedPCA(64, random_state=0)
+    assert pca.fit(small).n_components_ == 40 and pca.transform(small).shape == (40, 40)
+    assert pca.get_params()["n_components"] == 64  # the setting itself never changes
+    assert clone(pca).fit(large).transform(large).shape == (300, 64)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
 from tqdm.auto import tqdm
 
 CHUNK = 2048
@@ -80,6 +81,21 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, OpenCV's RGB
 def grey(X: np.ndarray) -> np.ndarray:
     """Grey images ``(n, h, w)`` uint8: colour ones ``(n, h, w, 3)`` (RGB) weighted by ``LUMA``, grey unchanged."""
     return X if X.ndim == 3 else np.clip(np.rint(X @ LUMA), 0, 255).astype(np.uint8)
+
+
+class CappedPCA(PCA):
+    """PCA to ``n_components``, or to fewer when the fit has fewer images (or features) than that: a learning
+    curve's smallest training sets keep their pipeline's setting instead of failing. ``n_components_`` is the
+    number kept; the parameter itself is never changed."""
+
+    def _fit(self, X):
+        requested = self.n_components
+        if isinstance(requested, int):
+            self.n_components = min(requested, *X.shape)
+        try:
+            return super()._fit(X)
+        finally:
+            self.n_components = requested
 
 
 class PixelFeatures(TransformerMixin, BaseEstimator):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .common import HandcraftedConfig, HandcraftedPipeline
-from .features import HOGFeatures
+from .features import CappedPCA, HOGFeatures
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ class HogKernelSvm(HogSvm):
     def encoders(self, cfg: HogKernelConfig, seed: int, side: int = 28):
         if cfg.pca_dim is None:
             return []
-        from sklearn.decomposition import PCA
-        return [("pca", PCA(cfg.pca_dim, random_state=seed))]
+        return [("pca", CappedPCA(cfg.pca_dim, random_state=seed))]
 
     def classifier(self, cfg: HogKernelConfig, seed: int, n_jobs: int = -1):
         from sklearn.svm import SVC

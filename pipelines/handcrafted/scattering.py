@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from .common import HandcraftedPipeline
-from .features import HOGFeatures, as_images, grey
+from .features import CappedPCA, HOGFeatures, as_images, grey
 from .hog import HogConfig
 
 LOG_GAIN = 10.0  # log(1 + LOG_GAIN * S): the gain fixed in advance; whether to take the log is chosen on validation
@@ -164,10 +164,9 @@ class ScatteringSvm(HandcraftedPipeline):
         return ScatteringFeatures(J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs)
 
     def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
-        from sklearn.decomposition import PCA
         from sklearn.preprocessing import StandardScaler
         scale = [("scale", StandardScaler())]
-        return scale + ([("pca", PCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
+        return scale + ([("pca", CappedPCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
 
     def classifier(self, cfg: ScatteringConfig, seed: int, n_jobs: int = -1):
         from sklearn.svm import SVC
@@ -192,8 +191,7 @@ class HogScatteringSvm(ScatteringSvm):
                              J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs)
 
     def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
-        from sklearn.decomposition import PCA
         split = HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins).fit(
             np.zeros((1, side, side), np.uint8)).n_features_out_
         scale = [("scale", BlockScaler(split=split, weight=cfg.weight))]
-        return scale + ([("pca", PCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
+        return scale + ([("pca", CappedPCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
