@@ -7,8 +7,8 @@ in one run.
 
 Both sides run through the runner's own run (rows, runs.jsonl and the learned runs' curves under
 ``--results-dir``, by default ``results/bench/time_to_accuracy/``, apart from the main table). The targets are
-fixed before the learned runs start: the hand-crafted pipeline's mean test accuracy (by default the hand-crafted
-pipeline with the highest stored validation accuracy, the report's representative, chosen without the test set), measured first in this run,
+fixed before the learned runs start: the hand-crafted pipeline's mean test accuracy, measured first in this run (by
+default the hand-crafted pipeline with the highest stored validation accuracy, the report's representative),
 and the stated constants ``--targets`` (0.935 and 0.940). The learned clock runs from the first touch of the
 data to the end of the first evaluation at or above a target, every evaluation (the test images after each
 epoch), the precision probe and the set-up inside it; the hand-crafted time is features, encoding, fit and
@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import PIPELINES, family  # noqa: E402
+from pipelines.analysis.claims import by_validation  # noqa: E402
 from pipelines.analysis.reach import mlperf_summary  # noqa: E402
 from pipelines.base import DeviceError, RunContext, cpu_name, select_device  # noqa: E402
 from pipelines.curves import first_reach, hand_seconds, time_to_reach  # noqa: E402
@@ -58,8 +59,7 @@ def parse(argv):
 
 def default_handcrafted() -> str:
     """The hand-crafted pipeline with the highest stored validation accuracy (the report's representative)."""
-    scores = validation_scores()
-    return max((n for n in HANDCRAFTED if n in scores), key=lambda n: scores[n])
+    return by_validation(HANDCRAFTED, validation_scores())[0]
 
 
 def curve_of_row(folder: Path, row) -> list[dict]:

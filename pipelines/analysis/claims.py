@@ -122,17 +122,22 @@ EQUAL_TIME_RULE = (f"the learned representative's rows against the hand-crafted 
                    f"{TWO_ARM_RULE} (Welch t)")
 
 
+def by_validation(names, validation: dict[str, float]) -> list[str]:
+    """The pipelines of ``names`` that have a stored validation accuracy, highest first (ties: by name)."""
+    return sorted({p for p in names if p in validation}, key=lambda p: (-validation[p], p))
+
+
 def representative(rows: pd.DataFrame, validation: dict[str, float]) -> str | None:
     """The pipeline of ``rows`` with the highest stored validation accuracy (ties: the first name); None if no
     pipeline there has one."""
-    candidates = sorted(p for p in rows.pipeline.unique() if p in validation)
-    return max(candidates, key=lambda p: validation[p]) if candidates else None
+    ranked = by_validation(rows.pipeline.unique(), validation)
+    return ranked[0] if ranked else None
 
 
 def runner_up(rows: pd.DataFrame, validation: dict[str, float]) -> str:
     """The next pipeline of ``rows`` by stored validation accuracy after the representative (what it would be
     without the winner: the text says what a new pipeline displaced), or "" if there is none."""
-    ranked = sorted((p for p in rows.pipeline.unique() if p in validation), key=lambda p: (-validation[p], p))
+    ranked = by_validation(rows.pipeline.unique(), validation)
     return f"; next by validation: `{ranked[1]}` ({validation[ranked[1]]:.4f})" if len(ranked) > 1 else ""
 
 

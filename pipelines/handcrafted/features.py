@@ -98,6 +98,11 @@ class CappedPCA(PCA):
             self.n_components = requested
 
 
+def pca_steps(dim: int | None, seed: int) -> list[tuple[str, CappedPCA]]:
+    """The encoders' PCA step, or none where ``dim`` is None (the exact kernel on the full vectors)."""
+    return [("pca", CappedPCA(dim, random_state=seed))] if dim else []
+
+
 class PixelFeatures(TransformerMixin, BaseEstimator):
     """Raw pixels, flattened and scaled to [0, 1]: the "no features" control."""
 

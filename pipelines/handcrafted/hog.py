@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .common import HandcraftedConfig, HandcraftedPipeline
-from .features import CappedPCA, HOGFeatures
+from .features import HOGFeatures, pca_steps
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,7 @@ class HogKernelSvm(HogSvm):
     }
 
     def encoders(self, cfg: HogKernelConfig, seed: int, side: int = 28):
-        if cfg.pca_dim is None:
-            return []
-        return [("pca", CappedPCA(cfg.pca_dim, random_state=seed))]
+        return pca_steps(cfg.pca_dim, seed)
 
     def classifier(self, cfg: HogKernelConfig, seed: int, n_jobs: int = -1):
         from sklearn.svm import SVC

@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from .common import HandcraftedPipeline
-from .features import CappedPCA, HOGFeatures, as_images, grey
+from .features import HOGFeatures, as_images, grey, pca_steps
 from .hog import HogConfig
 
 LOG_GAIN = 10.0  # log(1 + LOG_GAIN * S): the gain fixed in advance; whether to take the log is chosen on validation
@@ -111,13 +111,13 @@ class HogScattering(TransformerMixin, BaseEstimator):
                 ScatteringFeatures(J=self.J, L=self.L, log=self.log))
 
     def fit(self, X, y=None):
-        hog, scat = (p.fit(X) for p in self._parts())
+        self.parts_ = hog, scat = tuple(p.fit(X) for p in self._parts())
         self.split_ = hog.n_features_out_
         self.n_features_out_ = hog.n_features_out_ + scat.n_features_out_
         return self
 
     def transform(self, X):
-        return np.hstack([p.fit(X).transform(X) for p in self._parts()])
+        return np.hstack([p.transform(X) for p in self.parts_])
 
 
 class BlockScaler(TransformerMixin, BaseEstimator):
@@ -165,8 +165,7 @@ class ScatteringSvm(HandcraftedPipeline):
 
     def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
         from sklearn.preprocessing import StandardScaler
-        scale = [("scale", StandardScaler())]
-        return scale + ([("pca", CappedPCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
+        return [("scale", StandardScaler()), *pca_steps(cfg.pca_dim, seed)]
 
     def classifier(self, cfg: ScatteringConfig, seed: int, n_jobs: int = -1):
         from sklearn.svm import SVC
@@ -193,5 +192,4 @@ class HogScatteringSvm(ScatteringSvm):
     def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
         split = HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins).fit(
             np.zeros((1, side, side), np.uint8)).n_features_out_
-        scale = [("scale", BlockScaler(split=split, weight=cfg.weight))]
-        return scale + ([("pca", CappedPCA(cfg.pca_dim, random_state=seed))] if cfg.pca_dim else [])
+        return [("scale", BlockScaler(split=split, weight=cfg.weight)), *pca_steps(cfg.pca_dim, seed)]
