@@ -7,7 +7,8 @@ The probe is the one the trainer runs before training under ``--precision auto``
 a warm-up step, then ``PROBE_STEPS`` timed SGD steps of the pipeline's own network each way, on real batches;
 it prints images per second each way and which it would keep (bf16 only at ``BF16_MARGIN`` or more). With
 ``--validate NAME``, the pipeline's ``cpu`` recipe trains on the validation split's pool in fp32 and in bf16 and
-is scored on the validation images; ``results/tuning/NAME-precision.json`` stores both scores and the rule's
+is scored on the validation images, with any time budget lifted so that both precisions do the same work (a
+budget would let the faster one see more images: that is speed, which the probe measures, not accuracy); ``results/tuning/NAME-precision.json`` stores both scores and the rule's
 answer (bf16 allowed when its validation accuracy is at least fp32's minus δ, the protocol's minimum effect),
 which the pipeline's ``bf16`` flag must match (a test checks it). The machine's CPU and its matrix flags are
 printed with every figure.
@@ -47,9 +48,10 @@ def probe_figures(name: str, data, preset: str) -> dict:
 
 
 def validate(name: str, data, device) -> dict:
-    """The cpu recipe on the validation split in fp32 and in bf16; the rule's answer, stored."""
+    """The cpu recipe on the validation split in fp32 and in bf16, the same work each way (no time budget); the
+    rule's answer, stored."""
     pipeline, val = get(name), validation_split(data)
-    cfg = dataclasses.replace(pipeline.config("cpu"), n_test=None)
+    cfg = dataclasses.replace(pipeline.config("cpu"), n_test=None, time_budget=None)
     scores = {}
     for precision in ("fp32", "bf16"):
         ctx = RunContext("cpu", 0, device, Path("results"), figures=False, checkpoints=False, curves=False,
