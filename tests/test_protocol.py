@@ -320,6 +320,16 @@ def test_the_gpu_claim_compares_one_recipe_in_one_precision():
     assert "precisions differ" in fp32_only.measured and fp32_only.verdict == SUPPORTED
 
 
+def test_without_a_gpu_row_the_cpu_speeds_are_given_per_precision_never_averaged():
+    cpu = table(seeds3("alexnet", [0.46], n_tr=6000, n_te=1000, cut=True) + seeds3("alexnet", [0.88], preset="paper"))
+    cpu = cpu.assign(train_images_per_second=[50.0, 150.0], precision=["fp32", "bf16-autocast"],
+                     notes=["budget", "10 of 10 epochs complete"])
+    v = claims.claim_gpu(cpu)
+    assert v.verdict == INCONCLUSIVE and "100.0" not in v.measured
+    assert "bf16-autocast 150.0 img/s (paper)" in v.measured and "fp32 50.0 img/s (cpu)" in v.measured
+    assert v.measured.endswith("10 of 10 epochs complete")  # the full recipe's notes, not the budgeted row's
+
+
 def test_the_filters_claim_takes_only_full_recipe_rows():
     rows = table(seeds3("alexnet", [0.6], n_tr=6000, n_te=1000) + seeds3("alexnet", [0.88], preset="paper"))
     rows = rows.assign(full_data=[True, True])  # a small dataset: the cpu preset's subset is all of it

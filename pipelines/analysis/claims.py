@@ -177,7 +177,9 @@ def _learned_vs_hand(claim: str, learned: pd.DataFrame, hand: pd.DataFrame, vali
         if hand.empty:
             return Verdict(claim, "results table", "no comparable hand-crafted row", INCONCLUSIVE, NOT_RUN, rule)
         none = f"no {'learned' if l is None else 'hand-crafted'} pipeline here has a stored validation score"
-        return Verdict(claim, "results table", none, INCONCLUSIVE, none, rule)
+        present = ", ".join(f"`{p}`" for p in sorted((learned if l is None else hand).pipeline.unique()))
+        return Verdict(claim, "results table", f"{none} (rows here: {present})" if present else none, INCONCLUSIVE,
+                       none, rule)
     effect = difference(per_seed(learned[learned.pipeline == l])[l], per_seed(hand[hand.pipeline == h])[h],
                         paired=False)  # across pipelines a seed shares nothing: never paired
     verdict, why = decide(effect)
@@ -226,6 +228,18 @@ def recipe_rows(alex: pd.DataFrame) -> pd.DataFrame:
     return alex[alex.preset.isin(same)]
 
 
+def per_precision(rows: pd.DataFrame) -> str:
+    """Training img/s of ``rows`` per precision, never averaged across precisions, each with its presets."""
+    return "; ".join(f"{p} {g.train_images_per_second.mean():,.1f} img/s ({', '.join(sorted(set(g.preset)))})"
+                     for p, g in rows.groupby("precision", sort=True))
+
+
+def costliest(rows: pd.DataFrame) -> pd.Series:
+    """The row whose notes speak for the device: the full recipe's where one ran, else the last row."""
+    full = rows[rows.preset == FULL_RECIPE]
+    return (full if len(full) else rows).iloc[-1]
+
+
 def claim_gpu(ok: pd.DataFrame) -> Verdict:
     alex = recipe_rows(ok[(ok.pipeline == "alexnet") & ok.train_images_per_second.notna()])
     alex = alex.assign(precision=alex.precision.astype(object).where(alex.precision.notna(), "fp32").astype(str))
@@ -240,7 +254,7 @@ def claim_gpu(ok: pd.DataFrame) -> Verdict:
         return Verdict(GPU_CLAIM, "results table", f"CPU {c:,.1f} img/s; GPU {g:,.0f} img/s ({g / c:,.0f}×); {how}",
                        SUPPORTED if g / c >= GPU_SPEEDUP_MIN else NOT_SUPPORTED,
                        f"measured rows on both devices ({len(cpu)} CPU, {len(gpu)} GPU)", GPU_RULE)
-    measured = f"CPU {cpu.train_images_per_second.mean():,.1f} img/s; {cpu.iloc[0].notes}" if len(cpu) else "no rows"
+    measured = f"CPU {per_precision(cpu)}; {costliest(cpu).notes}" if len(cpu) else "no rows"
     return Verdict(GPU_CLAIM, "results table", measured, INCONCLUSIVE,
                    f"{NEEDS_GPU}: `python runner.py --only alexnet --gpu`" if len(cpu) else NOT_RUN, GPU_RULE)
 
