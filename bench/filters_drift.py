@@ -8,7 +8,7 @@ plus what training added; where training adds little, the random start hides it.
 rebuilds the initial conv1 from the row's seed (the trainer seeds torch, then builds the network: conv1's
 weights are the first random draw, so the rebuild is exact on the same torch; the median cosine between start
 and end is printed so a wrong rebuild shows as a value near 0) and prints: the change's norm relative to the
-start, the cosine between start and end, and the Gabor test (``report.filters.gabor_stats``) of the end and of
+start, the cosine between start and end, and the Gabor test (``analysis.gabor.gabor_stats``) of the end and of
 the change (end − start). The output goes to ``results/bench/filters_drift.txt``. It is a diagnosis beside the
 claim, never its rule: the rule, written before the run, judges the filters as they end.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from pipelines import PIPELINES, family, get  # noqa: E402
-from pipelines.report.filters import gabor_stats  # noqa: E402
+from pipelines.analysis.gabor import gabor_stats  # noqa: E402
 from pipelines.store import artifact_path, atomic_write_text, key_of, read_summary, summary_path  # noqa: E402
 
 LEARNED = [n for n in PIPELINES if family(n) == "learned"]
