@@ -242,11 +242,12 @@ def tuning_path(name: str) -> Path:
     return TUNING_DIR / f"{name}.json"
 
 
-ARTIFACT_SUFFIX = {"predictions": ".npz", "filters": ".npy", "curves": ".json"}
+ARTIFACT_SUFFIX = {"predictions": ".npz", "filters": ".npy", "filters_start": ".npy", "curves": ".json"}
 
 
 def artifact_path(results_dir: Path, kind: str, key: dict) -> Path:
-    """The one naming of per-row artifacts (``kind``: ``predictions``, ``filters`` or a learned run's ``curves``):
+    """The one naming of per-row artifacts (``kind``: ``predictions``, a learned run's ``filters`` as they end and
+    ``filters_start`` as its seed drew them, or its ``curves``):
     ``<dataset_dir>/<kind>/<pipeline>-<preset>-<device>-seed<seed>``."""
     name = f"{key['pipeline']}-{key['preset']}-{key['device']}-seed{int(key['seed'])}{ARTIFACT_SUFFIX[kind]}"
     return dataset_dir(results_dir, key["dataset"]) / kind / name

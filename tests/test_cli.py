@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -117,7 +118,8 @@ def test_two_datasets_keep_their_own_rows_and_resume_apart(tiny_dir, tmp_path):
     for name in ("bars", "other-bars"):
         own = out / "datasets" / name  # every dataset but the default (Fashion-MNIST) keeps its files here
         assert (own / "predictions" / "lenet-smoke-cpu-seed0.npz").exists()
-        assert (own / "filters" / "lenet-smoke-cpu-seed0.npy").exists()
+        end, start = (np.load(own / kind / "lenet-smoke-cpu-seed0.npy") for kind in ("filters", "filters_start"))
+        assert end.shape == start.shape and not np.allclose(end, start)  # the layer as it ended and as it began
         assert (own / "checkpoints" / "lenet").is_dir() and (own / "figures" / "lenet_conv1.png").exists()
     assert "skipped" in run(tiny_dir, "--resume").stdout
     # a row (and checkpoint) made with another configuration than today's preset: --resume trains it afresh

@@ -50,6 +50,19 @@ def section(text: str, title: str) -> str:
     return text.split(f"## {title}")[1].split("\n## ")[0]
 
 
+def test_the_filters_section_tests_what_training_added_where_the_run_saved_its_start(fixture_dir):
+    import cv2
+    start = np.random.default_rng(1).normal(size=(6, 1, 5, 5)).astype(np.float32)
+    added = np.array([cv2.getGaborKernel((5, 5), 1.12, t, 2.0, 1.0, 0) for t in np.linspace(0, np.pi, 6, endpoint=False)])
+    save_array(fixture_dir / "filters_start" / "lenet-cpu-cpu-seed0.npy", start)
+    save_array(fixture_dir / "filters" / "lenet-cpu-cpu-seed0.npy", (start + added[:, None]).astype(np.float32))
+    rows = {line.split("|")[1].strip(" `"): line for line in section(build_report(fixture_dir).read_text(),
+                                                                     "5. What the first layer learned").splitlines()
+            if line.startswith("| `")}
+    assert rows["lenet"].endswith("| 100% (median fit 1.00) |")  # the change is exactly Gabors
+    assert rows["alexnet"].endswith("| – |")  # no start saved: not tested, never guessed
+
+
 def test_report_builds_with_every_section(fixture_dir):
     text = build_report(fixture_dir).read_text()
     for title in ("1. Results", "2. Accuracy against time", "3. Experiments", "4. Claims and verdicts",

@@ -74,7 +74,7 @@ class LearnedPipeline(Pipeline):
         st = result.state
         test_acc = float(np.mean(result.y_pred == y_te))
         if dist.is_main() and ctx.figures:
-            self.draw_filters(result.model, ctx, test_acc)
+            self.draw_filters(result.model, ctx, test_acc, result.start_filters)
         values = {"test_accuracy": test_acc, "n_train": len(x_tr), "n_test": len(x_te), "image_size": cfg.image_size,
                   "train_accuracy": train_accuracy(result.model, x_tr, y_tr, cfg, batch, result.precision),
                   "epochs": st.images_seen / len(x_tr), "fit_seconds": st.train_seconds,
@@ -96,9 +96,13 @@ class LearnedPipeline(Pipeline):
             parts.append(f"full recipe estimated at {fmt_duration(estimate)} on this device")
         return "; ".join(parts)
 
-    def draw_filters(self, model, ctx: RunContext, test_acc: float) -> None:
+    def draw_filters(self, model, ctx: RunContext, test_acc: float, start: np.ndarray | None = None) -> None:
+        """Draw conv1 and save its weights as they end (``filters``) and, where given, as they started
+        (``filters_start``: what training added is the difference)."""
         weights = first_conv(model).weight.detach().float().cpu().numpy()
         title = (f"{self.name} conv1 ({weights.shape[0]} filters {weights.shape[-1]}x{weights.shape[-1]}) - "
                  f"preset {ctx.preset}, {ctx.device.kind}, test acc {test_acc:.3f}")
         filter_grid(weights, filters_figure(ctx.results_dir, ctx.dataset, self.name), title)
         save_array(artifact_path(ctx.results_dir, "filters", ctx.key(self.name)), weights)
+        if start is not None:
+            save_array(artifact_path(ctx.results_dir, "filters_start", ctx.key(self.name)), start)

@@ -36,7 +36,7 @@ from .. import distributed as dist
 from ..base import TRAIN_SCORE_MAX, RunContext
 from .batches import augment, epoch_permutation, flip_phase, images_tensor, prepare, random_erase  # noqa: F401
 from .checkpoints import Checkpoints, unwrap
-from .models import MODELS, Standardize, dirac_init, network, whiten_init  # noqa: F401  (MODELS: benches, tests)
+from .models import MODELS, Standardize, dirac_init, first_conv, network, whiten_init  # noqa: F401  (MODELS: benches, tests)
 from .optim import SCHEDULES, WeightAverage, make_optimizer, make_schedule  # noqa: F401
 from .precision import FP32, autocast, fixed_choice, probe, probe_step, sync
 
@@ -151,6 +151,7 @@ class TrainResult:
     estimate_seconds: float | None  # the full recipe's estimated training time on this device
     compile_seconds: float | None = None  # torch.compile's first compilation, kept out of training time
     probed: dict | None = None  # the precision probe's figures (``precision.probe``), where it ran
+    start_filters: np.ndarray | None = None  # conv1's weights as the run's seed drew them, before any training
 
 
 class Trainer:
@@ -252,6 +253,7 @@ class Trainer:
         x, y = images_tensor(x_train, dev), torch.from_numpy(y_train.astype(np.int64)).to(dev)
         xt = images_tensor(x_test, dev)
         model = self._model(x, num_classes or int(y_train.max()) + 1)
+        start_filters = first_conv(model).weight.detach().float().cpu().numpy().copy()  # before a checkpoint loads
         self.phase = flip_phase(len(x), ctx.seed, dev) if getattr(cfg, "alternate_flips", False) else None
         opt = make_optimizer(model, cfg)
         sched = make_schedule(opt, cfg, self._steps_per_epoch(len(x)))
@@ -269,7 +271,7 @@ class Trainer:
         sync(dev)
         eval_seconds = time.perf_counter() - start
         return TrainResult(self.average.evaluated(model), state, preds.cpu().numpy(), eval_seconds, self.precision,
-                           bool(ctx.compile), self.estimate, compile_seconds, self.probed)
+                           bool(ctx.compile), self.estimate, compile_seconds, self.probed, start_filters)
 
     def _model(self, x: torch.Tensor, num_classes: int) -> nn.Module:
         """The network, with the recipe's initialisation ingredients where it asks for them (whitening of the

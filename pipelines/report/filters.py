@@ -97,6 +97,17 @@ def shown_text(stats: dict) -> str:
                      for n, v in stats.items())
 
 
+def change_text(inp, row, end: np.ndarray) -> str:
+    """The Gabor test of what training added (the end less the start the run saved), or "–" for a row saved
+    before starts were kept."""
+    path = artifact_path(inp.results_dir, "filters_start", key_of(row))
+    start = np.load(path) if path.exists() else None
+    if start is None or start.shape != end.shape:
+        return "–"
+    s = gabor_stats(end - start)
+    return f"{s['share']:.0%} (median fit {s['median_fit']:.2f})"
+
+
 def filter_report(inp) -> tuple[str, dict]:
     learned = learned_filters(inp)
     if not learned:
@@ -104,9 +115,10 @@ def filter_report(inp) -> tuple[str, dict]:
     png = comparison_figure(inp, learned)
     stats = {name: gabor_stats(w) for name, (w, _) in learned.items()}
     rows = [f"| `{n}` | {s['n']} of {s['k']}x{s['k']} | {s['share']:.0%} (median fit {s['median_fit']:.2f}) | "
-            f"{s['baseline_share']:.0%} (median fit {s['baseline_median']:.2f}) |" for n, s in stats.items()]
-    table = "\n".join(["| network | filters | fit a Gabor well (cosine ≥ 0.8) | random Xavier filters, same shape |",
-                       "|---|---|---|---|", *rows])
+            f"{s['baseline_share']:.0%} (median fit {s['baseline_median']:.2f}) | {change_text(inp, row, end)} |"
+            for (n, s), (end, row) in zip(stats.items(), learned.values())]
+    table = "\n".join(["| network | filters | fit a Gabor well (cosine ≥ 0.8) | random Xavier filters, same shape | "
+                       "what training added (end − start) |", "|---|---|---|---|---|", *rows])
     pictures = " ".join(f"![{n} conv1](figures/{filters_figure(inp.results_dir, inp.dataset, n).name})"
                         for n in learned)
     text = (f"![learned vs hand-made](figures/{png})\n\nThe 2012 question in one picture: the first rows were "
@@ -115,5 +127,7 @@ def filter_report(inp) -> tuple[str, dict]:
             f"![HOG glyphs](figures/hog_glyphs.png)\n\n{table}\n\nEach filter is compared with "
             f"{len(gabor_bank(5)):,} Gabor kernels of its own size (8 wavelengths, 3 widths, 12 orientations, "
             "4 phases, 2 aspect ratios); the random column is the same fit for 1,000 Xavier-initialised filters, "
-            "the chance level of this test.")
+            "the chance level of this test. The last column tests what training added: the end less the layer as "
+            "the run's seed drew it (saved in `filters_start/`); – marks a row saved before starts were kept "
+            "(`python bench/filters_drift.py` rebuilds such a start from its seed). The verdict judges the end.")
     return text, stats
