@@ -4,10 +4,10 @@
     python bench/filters_drift.py --pipeline cnn28 --preset cpu
 
 The filters claim (PROTOCOL section 4) judges the saved conv1 filters as they end. A filter is its initialisation
-plus what training added; where training adds little, the random start hides it. For each stored row this
-rebuilds the initial conv1 from the row's seed (the trainer seeds torch, then builds the network: conv1's
-weights are the first random draw, so the rebuild is exact on the same torch; the median cosine between start
-and end is printed so a wrong rebuild shows as a value near 0) and prints: the change's norm relative to the
+plus what training added; where training adds little, the random start hides it. For each stored row this takes
+the start the run saved (``filters_start/``), or, for a row saved before starts were kept, rebuilds it from the
+row's seed (the trainer seeds torch, then builds the network, so the rebuild is exact on the same torch; each
+line says which, and the median cosine between start and end shows a wrong rebuild as a value near 0); it prints: the change's norm relative to the
 start, the cosine between start and end, and the Gabor test (``analysis.gabor.gabor_stats``) of the end and of
 the change (end − start). The output goes to ``results/bench/filters_drift.txt``. It is a diagnosis beside the
 claim, never its rule: the rule, written before the run, judges the filters as they end.
@@ -36,8 +36,7 @@ def initial_conv1(name: str, preset: str, seed: int, channels: int) -> np.ndarra
     cfg = get(name).config(preset)
     torch.manual_seed(seed)
     x = torch.zeros((1, channels, 28, 28) if channels > 1 else (1, 28, 28), dtype=torch.uint8)
-    model = tr.build_model(cfg, torch.device("cpu"), x)
-    return next(p for p in model.parameters() if p.dim() == 4).detach().float().numpy()
+    return tr.first_conv(tr.build_model(cfg, torch.device("cpu"), x)).weight.detach().float().numpy()
 
 
 def drift(final: np.ndarray, start: np.ndarray) -> dict:
@@ -65,9 +64,12 @@ def main() -> int:
         path = artifact_path(args.results, "filters", key_of(row))
         if not path.exists():
             continue
-        final = np.load(path)
-        d = drift(final, initial_conv1(args.pipeline, args.preset, int(row.seed), final.shape[1]))
-        lines.append(f"{path.name} ({row.device_name}, commit {row.git_commit}, test {row.test_accuracy:.4f}): "
+        final, saved = np.load(path), artifact_path(args.results, "filters_start", key_of(row))
+        start = np.load(saved) if saved.exists() else initial_conv1(args.pipeline, args.preset, int(row.seed),
+                                                                    final.shape[1])
+        d = drift(final, start)
+        lines.append(f"{row.dataset}/{path.name} ({row.device_name}, commit {row.git_commit}, test {row.test_accuracy:.4f}; start "
+                     f"{'saved' if saved.exists() else 'rebuilt from the seed'}): "
                      f"change/start {d['relative_change']:.2f}, median cosine(start, end) {d['median_cosine']:.2f}; "
                      f"fit a Gabor: end {d['end']['share']:.0%} (median {d['end']['median_fit']:.2f}), "
                      f"change {d['change']['share']:.0%} (median {d['change']['median_fit']:.2f}), "
@@ -77,8 +79,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
     import torch
-    text = f"python bench/filters_drift.py --pipeline {args.pipeline} --preset {args.preset} (torch {torch.__version__})\n"
-    text += "\n".join(lines) + "\n"
+    text = (f"python bench/filters_drift.py --pipeline {args.pipeline} --preset {args.preset} "
+            f"(torch {torch.__version__})\n" + "\n".join(lines) + "\n")
     print(text, end="")
     atomic_write_text(args.results / "bench" / "filters_drift.txt", text)
     return 0

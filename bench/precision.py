@@ -8,10 +8,10 @@ a warm-up step, then ``PROBE_STEPS`` timed SGD steps of the pipeline's own netwo
 it prints images per second each way and which it would keep (bf16 only at ``BF16_MARGIN`` or more). With
 ``--validate NAME``, the pipeline's ``cpu`` recipe trains on the validation split's pool in fp32 and in bf16 and
 is scored on the validation images, with any time budget lifted so that both precisions do the same work (a
-budget would let the faster one see more images: that is speed, which the probe measures, not accuracy); ``results/tuning/NAME-precision.json`` stores both scores and the rule's
-answer (bf16 allowed when its validation accuracy is at least fp32's minus δ, the protocol's minimum effect),
-which the pipeline's ``bf16`` flag must match (a test checks it). The machine's CPU and its matrix flags are
-printed with every figure.
+budget would let the faster one see more images: that is speed, which the probe measures, not accuracy);
+``results/tuning/NAME-precision.json`` stores both scores and the rule's answer (bf16 allowed when its
+validation accuracy is at least fp32's minus δ, the protocol's minimum effect), which the pipeline's ``bf16`` flag
+must match (a test checks it). The machine's CPU and its matrix flags are printed with every figure.
 """
 from __future__ import annotations
 

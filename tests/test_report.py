@@ -53,7 +53,8 @@ def section(text: str, title: str) -> str:
 def test_the_filters_section_tests_what_training_added_where_the_run_saved_its_start(fixture_dir):
     import cv2
     start = np.random.default_rng(1).normal(size=(6, 1, 5, 5)).astype(np.float32)
-    added = np.array([cv2.getGaborKernel((5, 5), 1.12, t, 2.0, 1.0, 0) for t in np.linspace(0, np.pi, 6, endpoint=False)])
+    thetas = np.linspace(0, np.pi, 6, endpoint=False)
+    added = np.array([cv2.getGaborKernel((5, 5), 1.12, t, 2.0, 1.0, 0) for t in thetas])
     save_array(fixture_dir / "filters_start" / "lenet-cpu-cpu-seed0.npy", start)
     save_array(fixture_dir / "filters" / "lenet-cpu-cpu-seed0.npy", (start + added[:, None]).astype(np.float32))
     rows = {line.split("|")[1].strip(" `"): line for line in section(build_report(fixture_dir).read_text(),

@@ -178,8 +178,7 @@ def _learned_vs_hand(claim: str, learned: pd.DataFrame, hand: pd.DataFrame, vali
             return Verdict(claim, "results table", "no comparable hand-crafted row", INCONCLUSIVE, NOT_RUN, rule)
         none = f"no {'learned' if l is None else 'hand-crafted'} pipeline here has a stored validation score"
         present = ", ".join(f"`{p}`" for p in sorted((learned if l is None else hand).pipeline.unique()))
-        return Verdict(claim, "results table", f"{none} (rows here: {present})" if present else none, INCONCLUSIVE,
-                       none, rule)
+        return Verdict(claim, "results table", f"{none} (rows here: {present})", INCONCLUSIVE, none, rule)
     effect = difference(per_seed(learned[learned.pipeline == l])[l], per_seed(hand[hand.pipeline == h])[h],
                         paired=False)  # across pipelines a seed shares nothing: never paired
     verdict, why = decide(effect)

@@ -2,8 +2,9 @@
 SGD lr 0.01, batch 128, 10 epochs, dropout 0.5, Xavier init).
 
 On a CPU the recipe costs an hour or more (each row's ``notes`` gives the estimate its run measured: the
-paper row of ``results/summary.csv`` trained in bf16 in 67 min on a 2-core Xeon with AMX), so the ``cpu`` preset trains a seeded subset within a time budget and says so in its row (``epochs``,
-``images_seen``, ``time_budget_seconds``, ``notes``); it never looks like a ``paper`` row.
+paper row of ``results/summary.csv`` trained in bf16 in 67 min on a 2-core Xeon with AMX), so the ``cpu``
+preset trains a seeded subset within a time budget and says so in its row (``epochs``, ``images_seen``,
+``time_budget_seconds``, ``notes``); it never looks like a ``paper`` row.
 Run: ``python runner.py --only alexnet --gpu`` (paper preset on CUDA).
 """
 from __future__ import annotations

@@ -36,7 +36,8 @@ from .. import distributed as dist
 from ..base import TRAIN_SCORE_MAX, RunContext
 from .batches import augment, epoch_permutation, flip_phase, images_tensor, prepare, random_erase  # noqa: F401
 from .checkpoints import Checkpoints, unwrap
-from .models import MODELS, Standardize, dirac_init, first_conv, network, whiten_init  # noqa: F401  (MODELS: benches, tests)
+from .models import (MODELS, Standardize, dirac_init, first_conv, network,  # noqa: F401  (MODELS: benches, tests)
+                     whiten_init)
 from .optim import SCHEDULES, WeightAverage, make_optimizer, make_schedule  # noqa: F401
 from .precision import FP32, autocast, fixed_choice, probe, probe_step, sync
 
