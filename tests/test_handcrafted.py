@@ -214,3 +214,26 @@ def test_a_handcrafted_pipeline_runs_on_colour_images(name, tmp_path):
     ctx = RunContext("smoke", 0, select_device(False), tmp_path, dataset=data.name)
     out = pipeline.run(data, pipeline.config("smoke"), ctx)
     assert out.values["test_accuracy"] > 0.5  # ten classes: chance is 0.1
+
+
+@pytest.mark.parametrize("labels", [np.arange(10), np.array(list("jihgfedcba"))])
+def test_the_blas_rbf_prediction_is_libsvms(labels):
+    """RbfSVC votes as libsvm does, on the same decision values: equal predictions, decision values to rounding;
+    two classes go to libsvm itself. The kernel pipelines use it."""
+    from sklearn.datasets import make_classification
+    from sklearn.svm import SVC
+    from pipelines import get
+    from pipelines.handcrafted.rbf import RbfSVC
+    x, y = make_classification(2500, 30, n_informative=12, n_classes=10, n_clusters_per_class=1, random_state=3)
+    y = labels[y]
+    fit, test = slice(0, 1500), slice(1500, None)
+    ours = RbfSVC(C=3.0, gamma="scale").fit(x[fit], y[fit])
+    theirs = SVC(C=3.0, gamma="scale", decision_function_shape="ovo").fit(x[fit], y[fit])
+    assert np.array_equal(ours.predict(x[test]), theirs.predict(x[test]))
+    np.testing.assert_allclose(ours.ovo_decision(x[test]), theirs.decision_function(x[test]), atol=1e-9)
+    assert 0.3 < ours.score(x[test], y[test]) < 1.0  # a problem where votes disagree, not a trivial one
+    two = y[fit] == labels[0]
+    pair = RbfSVC(gamma="scale").fit(x[fit], two)
+    assert np.array_equal(pair.predict(x[test]), SVC(gamma="scale").fit(x[fit], two).predict(x[test]))
+    for name in ("hog_kernel_svm", "scattering_svm", "hog_scattering_svm"):
+        assert isinstance(get(name).classifier(get(name).config("cpu"), 0), RbfSVC)

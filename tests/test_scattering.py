@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from conftest import bars, colour_bars
-from pipelines.handcrafted.scattering import BlockScaler, HogScattering, ScatteringFeatures, kymatio_torch
+from pipelines.handcrafted.scattering import BlockScaler, ScatteringFeatures, kymatio_torch
 
 
 def test_the_sph_harm_alias_agrees_with_scipys_sph_harm_y():
@@ -43,17 +43,27 @@ def test_scattering_reads_colour_as_grey():
     np.testing.assert_allclose(scat.transform(x), ScatteringFeatures().fit(grey(x)).transform(grey(x)), atol=1e-6)
 
 
-def test_the_fused_vector_is_hog_then_scattering_and_the_weight_scales_only_scattering(images):
+def test_the_fused_vector_is_hog_then_scattering_and_the_weight_scales_only_scattering(images, tmp_path):
+    from pipelines import get
+    from pipelines.handcrafted.common import CachedExtractor
     from pipelines.handcrafted.features import HOGFeatures
     x, _ = images
-    fused = HogScattering().fit(x)
-    out = fused.transform(x)
+    fused, scat = (get(name) for name in ("hog_scattering_svm", "scattering_svm"))
+    union = fused.extractor(fused.config("cpu"), n_jobs=1)
+    out = union.fit(x).transform(x)
     hog = HOGFeatures(signed=True).fit(x).transform(x)
-    assert out.shape[1] == fused.n_features_out_ and fused.split_ == hog.shape[1]
-    np.testing.assert_allclose(out[:, :fused.split_], hog)
-    one, two = (BlockScaler(split=fused.split_, weight=w).fit(out).transform(out) for w in (1.0, 2.0))
-    np.testing.assert_allclose(two[:, :fused.split_], one[:, :fused.split_])
-    np.testing.assert_allclose(two[:, fused.split_:], 2 * one[:, fused.split_:], rtol=1e-5, atol=1e-6)
+    split = hog.shape[1]
+    np.testing.assert_array_equal(out[:, :split], hog)
+    # the runner caches each part: scattering_svm's scattering is reused, and the vector is the union's own
+    _, scat_hit = CachedExtractor(scat.extractor(scat.config("cpu"), n_jobs=1), tmp_path)(x)
+    union_cache = CachedExtractor(union, tmp_path)
+    assert [union_cache._fn.check_call_in_cache(*union_cache._args(t, x)) for t in union_cache.parts] == [False, True]
+    cached, hit = union_cache(x)
+    assert not scat_hit and not hit and np.array_equal(cached, out) and cached.dtype == np.float32
+    assert CachedExtractor(union, tmp_path)(x)[1]
+    one, two = (BlockScaler(split=split, weight=w).fit(out).transform(out) for w in (1.0, 2.0))
+    np.testing.assert_allclose(two[:, :split], one[:, :split])
+    np.testing.assert_allclose(two[:, split:], 2 * one[:, split:], rtol=1e-5, atol=1e-6)
 
 
 def test_the_report_draws_the_wavelets_the_transform_uses():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from joblib import Memory
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion
 from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.svm import LinearSVC
 
@@ -42,20 +43,34 @@ def _extract(module: str, cls: str, params: dict, images: np.ndarray, n_jobs: in
 
 
 class CachedExtractor:
-    """Runs a stateless extractor through ``joblib.Memory``, keyed by images and parameters (not ``n_jobs``)."""
+    """Runs a stateless extractor through ``joblib.Memory``, keyed by images and parameters (not ``n_jobs``).
+    A ``FeatureUnion`` is cached part by part and its parts put side by side, as the union would: a part two
+    pipelines share (``scattering_svm``'s scattering in ``hog_scattering_svm``) is computed once."""
 
     def __init__(self, transformer, cache_dir: Path):
-        self.transformer = transformer
+        self.parts = ([t for _, t in transformer.transformer_list] if isinstance(transformer, FeatureUnion)
+                      else [transformer])
         self._fn = Memory(cache_dir, verbose=0).cache(_extract, ignore=["n_jobs"])
 
-    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Return the features and whether they came from the cache."""
-        params = self.transformer.get_params()
+    @staticmethod
+    def _args(transformer, images: np.ndarray) -> tuple:
+        """``_extract``'s arguments for one part: the cache key, and ``n_jobs`` (ignored by the key)."""
+        params = transformer.get_params()
         n_jobs = params.pop("n_jobs", None)
-        t = type(self.transformer)
-        args = (t.__module__, t.__name__, params, np.ascontiguousarray(images), n_jobs)
+        t = type(transformer)
+        return t.__module__, t.__name__, params, np.ascontiguousarray(images), n_jobs
+
+    def _one(self, transformer, images: np.ndarray) -> tuple[np.ndarray, bool]:
+        args = self._args(transformer, images)
         hit = self._fn.check_call_in_cache(*args)
         return self._fn(*args), hit
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Return the features and whether they all came from the cache."""
+        images = np.ascontiguousarray(images)
+        parts = [self._one(t, images) for t in self.parts]
+        features = parts[0][0] if len(parts) == 1 else np.hstack([f for f, _ in parts])
+        return features, all(hit for _, hit in parts)
 
 
 class HandcraftedPipeline(Pipeline):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .common import HandcraftedConfig, HandcraftedPipeline
 from .features import HOGFeatures, pca_steps
+from .rbf import rbf_svm
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,7 @@ class HogKernelSvm(HogSvm):
         return pca_steps(cfg.pca_dim, seed)
 
     def classifier(self, cfg: HogKernelConfig, seed: int, n_jobs: int = -1):
-        from sklearn.svm import SVC
-        return SVC(C=cfg.C, kernel="rbf", gamma=cfg.gamma, cache_size=2000, random_state=seed)
+        return rbf_svm(cfg.C, cfg.gamma, seed)
 
     def describe(self, cfg: HogKernelConfig) -> dict:
         on = f"PCA-{cfg.pca_dim} HOG" if cfg.pca_dim else "full HOG"

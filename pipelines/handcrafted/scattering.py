@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from .common import HandcraftedPipeline
 from .features import HOGFeatures, as_images, grey, pca_steps
 from .hog import HogConfig
+from .rbf import rbf_svm
 
 LOG_GAIN = 10.0  # log(1 + LOG_GAIN * S): the gain fixed in advance; whether to take the log is chosen on validation
 
@@ -97,29 +98,6 @@ class ScatteringFeatures(TransformerMixin, BaseEstimator):
         return torch.cat(out).numpy().astype(np.float32)
 
 
-class HogScattering(TransformerMixin, BaseEstimator):
-    """HOG and scattering of the same images, side by side: ``[HOG | scattering]`` (``split_`` columns of HOG)."""
-
-    def __init__(self, cell=4, block=2, stride=1, nbins=9, signed=True, J=2, L=8, log=True, n_jobs=None):
-        self.cell, self.block, self.stride, self.nbins, self.signed = cell, block, stride, nbins, signed
-        self.J, self.L, self.log = J, L, log
-        self.n_jobs = n_jobs
-
-    def _parts(self):
-        return (HOGFeatures(cell=self.cell, block=self.block, stride=self.stride, nbins=self.nbins,
-                            signed=self.signed, n_jobs=self.n_jobs),
-                ScatteringFeatures(J=self.J, L=self.L, log=self.log))
-
-    def fit(self, X, y=None):
-        self.parts_ = hog, scat = tuple(p.fit(X) for p in self._parts())
-        self.split_ = hog.n_features_out_
-        self.n_features_out_ = hog.n_features_out_ + scat.n_features_out_
-        return self
-
-    def transform(self, X):
-        return np.hstack([p.transform(X) for p in self.parts_])
-
-
 class BlockScaler(TransformerMixin, BaseEstimator):
     """Standardises every column (training statistics), then multiplies the columns from ``split`` on by
     ``weight``: the weight of the second block (scattering) against the first (HOG), before PCA."""
@@ -168,8 +146,7 @@ class ScatteringSvm(HandcraftedPipeline):
         return [("scale", StandardScaler()), *pca_steps(cfg.pca_dim, seed)]
 
     def classifier(self, cfg: ScatteringConfig, seed: int, n_jobs: int = -1):
-        from sklearn.svm import SVC
-        return SVC(C=cfg.C, kernel="rbf", gamma=cfg.gamma, cache_size=2000, random_state=seed)
+        return rbf_svm(cfg.C, cfg.gamma, seed)
 
     def describe(self, cfg: ScatteringConfig) -> dict:
         on = f"PCA-{cfg.pca_dim}" if cfg.pca_dim else "full"
@@ -186,8 +163,11 @@ class HogScatteringSvm(ScatteringSvm):
     }
 
     def extractor(self, cfg: ScatteringConfig, n_jobs: int = -1):
-        return HogScattering(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins, signed=cfg.signed,
-                             J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs)
+        from sklearn.pipeline import FeatureUnion
+        return FeatureUnion([  # [HOG | scattering]; the runner caches each part, scattering_svm's scattering too
+            ("hog", HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins, signed=cfg.signed,
+                                n_jobs=n_jobs)),
+            ("scattering", ScatteringFeatures(J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs))])
 
     def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
         split = HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins).fit(
