@@ -6,8 +6,9 @@
 Runs the runner's ``--all`` in this process into a fresh temporary results folder: cold (no feature cache, no
 checkpoints, nothing to resume), serial (``--jobs 1``, the timings of record), so every stage is paid as a new
 user pays it. Prints the command's wall time (the report at its end included), each row's ``total_seconds``
-with its precision, the sum per family, and the machine with its matrix flags. Nothing is written into
-``results/``; ``results/bench/all_time.txt`` holds the printed output of the last run of record.
+with its precision and where its features came from, the sum per family, and the machine with its matrix flags.
+Nothing is written into ``results/``; ``results/bench/all_time.txt`` holds the printed output of the run of
+record (its machine and commit on its first lines).
 """
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def main() -> int:
         return 1
     rows = rows.assign(family=[family(n) for n in rows.pipeline]).sort_values(["family", "pipeline"])
     for r in rows.itertuples():
-        precision = r.precision if isinstance(r.precision, str) else ""
-        print(f"{r.family:12s} {r.pipeline:20s} {r.total_seconds:8.1f} s  {r.status}  {precision}")
+        detail = (f"precision {r.precision}" if r.family == "learned" else f"features: cache {r.feature_cache}")
+        print(f"{r.family:12s} {r.pipeline:20s} {r.total_seconds:8.1f} s  {r.status}  {detail}")
     for name, seconds in rows.groupby("family").total_seconds.sum().items():
         print(f"{name:12s} {'(sum)':20s} {seconds:8.1f} s")
     print(f"rows (sum) {rows.total_seconds.sum():,.0f} s; the whole command {wall:,.0f} s = {wall / 60:.1f} min "

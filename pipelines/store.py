@@ -74,7 +74,8 @@ class ResultRow:
     feature_dim: int | None = col("hand-crafted: length of the vector the classifier sees")
     codebook_size: int | None = col("SIFT pipelines: visual words or GMM components")
     classifier: str = col("hand-crafted: the classifier and its settings", "")
-    feature_cache: str = col("hand-crafted: `hit` when the features came from the cache (extraction not timed)", "")
+    feature_cache: str = col("hand-crafted: `hit` when the features came from the cache (extraction not timed), "
+                             "`partial` when some of them did (a fused vector's shared part), `miss` otherwise", "")
     notes: str = col("learned: epochs complete, budget, the full recipe's estimated time", "")
     host: str = col("the machine it ran on")
     concurrency: int | None = col("the most tasks of this suite running on the host at once while it ran (1: alone)")

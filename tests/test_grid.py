@@ -255,7 +255,7 @@ def test_tasks_sharing_the_feature_cache_at_once_never_corrupt_it(tmp_path):
     x, _ = bars(400, seed=5)
     expected = HOGFeatures(n_jobs=1).fit(x).transform(x)
     cached, hit = CachedExtractor(HOGFeatures(n_jobs=1), tmp_path)(x)
-    assert hit and np.array_equal(cached, expected)
+    assert hit == "hit" and np.array_equal(cached, expected)
     assert all(s == expected.sum(dtype=np.float64) for s in sums)
 
 

@@ -235,5 +235,12 @@ def test_the_blas_rbf_prediction_is_libsvms(labels):
     two = y[fit] == labels[0]
     pair = RbfSVC(gamma="scale").fit(x[fit], two)
     assert np.array_equal(pair.predict(x[test]), SVC(gamma="scale").fit(x[fit], two).predict(x[test]))
+    # what the vote does not cover goes to libsvm: break_ties, and a class libsvm dropped (no weight)
+    ties = {"C": 3.0, "gamma": "scale", "break_ties": True}
+    assert np.array_equal(RbfSVC(**ties).fit(x[fit], y[fit]).predict(x[test]),
+                          SVC(**ties).fit(x[fit], y[fit]).predict(x[test]))
+    weight = np.where(y[fit] == labels[2], 0.0, 1.0)
+    assert np.array_equal(RbfSVC(gamma="scale").fit(x[fit], y[fit], sample_weight=weight).predict(x[test]),
+                          SVC(gamma="scale").fit(x[fit], y[fit], sample_weight=weight).predict(x[test]))
     for name in ("hog_kernel_svm", "scattering_svm", "hog_scattering_svm"):
         assert isinstance(get(name).classifier(get(name).config("cpu"), 0), RbfSVC)

@@ -44,8 +44,9 @@ def _extract(module: str, cls: str, params: dict, images: np.ndarray, n_jobs: in
 
 class CachedExtractor:
     """Runs a stateless extractor through ``joblib.Memory``, keyed by images and parameters (not ``n_jobs``).
-    A ``FeatureUnion`` is cached part by part and its parts put side by side, as the union would: a part two
-    pipelines share (``scattering_svm``'s scattering in ``hog_scattering_svm``) is computed once."""
+    A ``FeatureUnion`` (of plain transformers, unweighted) is cached part by part and its parts put side by side, as
+    the union would: a part two pipelines share (``scattering_svm``'s scattering in ``hog_scattering_svm``) is
+    computed once, and the row says ``partial``."""
 
     def __init__(self, transformer, cache_dir: Path):
         self.parts = ([t for _, t in transformer.transformer_list] if isinstance(transformer, FeatureUnion)
@@ -65,12 +66,23 @@ class CachedExtractor:
         hit = self._fn.check_call_in_cache(*args)
         return self._fn(*args), hit
 
-    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Return the features and whether they all came from the cache."""
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, str]:
+        """Return the features and where they came from: ``hit`` (all from the cache), ``partial`` or ``miss``."""
         images = np.ascontiguousarray(images)
         parts = [self._one(t, images) for t in self.parts]
         features = parts[0][0] if len(parts) == 1 else np.hstack([f for f, _ in parts])
-        return features, all(hit for _, hit in parts)
+        hits = [hit for _, hit in parts]
+        return features, "hit" if all(hits) else "partial" if any(hits) else "miss"
+
+
+@dataclass
+class Features:
+    """What a hand-crafted pipeline's classifier sees, and where the features came from."""
+    train: np.ndarray
+    test: np.ndarray
+    raw_train: np.ndarray  # the training features before the encoders (the pictures draw from them)
+    encoders: dict
+    cache: str  # CachedExtractor's answer: hit, partial or miss
 
 
 class HandcraftedPipeline(Pipeline):
@@ -98,30 +110,37 @@ class HandcraftedPipeline(Pipeline):
         return SkPipeline([("features", self.extractor(cfg)), *self.encoders(cfg, seed, side),
                            ("clf", self.classifier(cfg, seed))])
 
-    def run(self, data: Dataset, cfg, ctx: RunContext) -> Outcome:
-        x_tr, y_tr, x_te, y_te = split(data, cfg.n_train, cfg.n_test, ctx.seed)
+    def features(self, cfg, ctx: RunContext, x_tr, y_tr, x_te, sw: Stopwatch) -> Features:
+        """What the classifier sees: extraction (cached) and the encoders fitted on the training images, timed in
+        ``sw``'s ``feature`` and ``encode`` sections."""
         extract = CachedExtractor(self.extractor(cfg, ctx.n_jobs), ctx.cache_dir)
         encoders = self.encoders(cfg, ctx.seed, int(x_tr.shape[1]))
-        clf = self.classifier(cfg, ctx.seed, ctx.n_jobs)
-        sw = Stopwatch()
         with sw.section("feature"):
-            (f_tr, hit_tr), (f_te, hit_te) = extract(x_tr), extract(x_te)
+            (f_tr, cache_tr), (f_te, cache_te) = extract(x_tr), extract(x_te)
         raw_tr = f_tr
         with sw.section("encode"):
             if encoders:
                 enc = SkPipeline(encoders)
                 f_tr, f_te = enc.fit_transform(f_tr, y_tr), enc.transform(f_te)
+        return Features(f_tr, f_te, raw_tr, dict(encoders), cache_tr if cache_tr == cache_te else "partial")
+
+    def run(self, data: Dataset, cfg, ctx: RunContext) -> Outcome:
+        x_tr, y_tr, x_te, y_te = split(data, cfg.n_train, cfg.n_test, ctx.seed)
+        clf = self.classifier(cfg, ctx.seed, ctx.n_jobs)
+        sw = Stopwatch()
+        feats = self.features(cfg, ctx, x_tr, y_tr, x_te, sw)
+        f_tr, f_te = feats.train, feats.test
         with sw.section("fit"):
             clf.fit(f_tr, y_tr)
         with sw.section("predict"):
             y_pred = clf.predict(f_te)
         train_acc = float(clf.score(f_tr[:TRAIN_SCORE_MAX], y_tr[:TRAIN_SCORE_MAX]))
         if ctx.figures:
-            self.draw(cfg, ctx, data, grey(x_tr[:FIGURE_IMAGES]), y_tr[:FIGURE_IMAGES], raw_tr[:FIGURE_IMAGES],
-                      dict(encoders))  # the pictures show what SIFT sees: the grey image
+            self.draw(cfg, ctx, data, grey(x_tr[:FIGURE_IMAGES]), y_tr[:FIGURE_IMAGES],
+                      feats.raw_train[:FIGURE_IMAGES], feats.encoders)  # SIFT's pictures show the grey image
         values = {"test_accuracy": float(np.mean(y_pred == y_te)), "train_accuracy": train_acc, "n_train": len(x_tr),
                   "n_test": len(x_te), "image_size": int(x_tr.shape[1]), "feature_dim": int(f_tr.shape[1]),
                   "feature_seconds": sw.seconds["feature"], "encode_seconds": sw.seconds["encode"],
                   "fit_seconds": sw.seconds["fit"], "predict_seconds": sw.seconds["predict"],
-                  "feature_cache": "hit" if hit_tr and hit_te else "miss", **self.describe(cfg)}
+                  "feature_cache": feats.cache, **self.describe(cfg)}
         return Outcome(values, y_true=y_te, y_pred=y_pred)

@@ -25,22 +25,22 @@ def rbf_svm(C: float, gamma, seed: int) -> "RbfSVC":
 
 class RbfSVC(SVC):
     """``SVC`` whose ``predict`` runs libsvm's one-vs-one vote as matrix products (see the module's docstring);
-    other kernels, two classes and sparse input go to libsvm as before."""
+    other kernels, two classes, sparse input, ``break_ties`` and a class libsvm dropped (no weight) go to libsvm."""
 
     def _blas_ready(self, X) -> bool:
-        return self.kernel == "rbf" and len(self.classes_) > 2 and not self._sparse and not hasattr(X, "tocsr")
+        return (self.kernel == "rbf" and len(self.classes_) > 2 and not self.break_ties and not self._sparse
+                and not hasattr(X, "tocsr") and len(self.n_support_) == len(self.classes_))
 
-    def ovo_decision(self, X) -> np.ndarray:
-        """The one-vs-one decision values, ``(n, k (k - 1) / 2)`` in libsvm's pair order (0,1), (0,2), ..."""
-        check_is_fitted(self)
+    def _decision_blocks(self, X):
+        """``(start, values)`` per block of images: the one-vs-one decision values, ``(block, k (k - 1) / 2)`` in
+        libsvm's pair order (0, 1), (0, 2), ..."""
         X = self._validate_for_predict(X)
         k = len(self.classes_)
         sv = self.support_vectors_
         sv_sq = np.einsum("ij,ij->i", sv, sv)
         bounds = np.concatenate([[0], np.cumsum(self.n_support_)])
         coef = self.dual_coef_  # (k - 1, n_sv): row r of class c's columns faces the r-th class other than c
-        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-        out = np.empty((len(X), len(pairs)))
+        first, second = np.triu_indices(k, 1)  # the pairs (i, j), i < j, in libsvm's order
         for start in range(0, len(X), BLOCK):
             x = X[start:start + BLOCK]
             kernel = x @ sv.T
@@ -50,24 +50,26 @@ class RbfSVC(SVC):
             np.maximum(kernel, 0.0, out=kernel)
             kernel *= -self._gamma  # the gamma libsvm was given ("scale" resolved on the training features)
             np.exp(kernel, out=kernel)
-            # part[c][:, r]: class c's support vectors' share of the decision against the r-th other class
-            part = [kernel[:, bounds[c]:bounds[c + 1]] @ coef[:, bounds[c]:bounds[c + 1]].T for c in range(k)]
-            for p, (i, j) in enumerate(pairs):
-                out[start:start + len(x), p] = part[i][:, j - 1] + part[j][:, i] + self.intercept_[p]
-        return out
+            # part[:, c, r]: class c's support vectors' share of the decision against the r-th other class
+            part = np.stack([kernel[:, bounds[c]:bounds[c + 1]] @ coef[:, bounds[c]:bounds[c + 1]].T
+                             for c in range(k)], axis=1)
+            yield start, part[:, first, second - 1] + part[:, second, first] + self.intercept_
+
+    def ovo_decision(self, X) -> np.ndarray:
+        """The one-vs-one decision values, ``(n, k (k - 1) / 2)``: ``SVC(decision_function_shape="ovo")``'s."""
+        check_is_fitted(self)
+        return np.concatenate([values for _, values in self._decision_blocks(X)])
 
     def predict(self, X):
         check_is_fitted(self)
         if not self._blas_ready(X):
             return super().predict(X)
-        decision = self.ovo_decision(X)
         k = len(self.classes_)
-        votes = np.zeros((len(decision), k), np.int64)
-        rows = np.arange(len(decision))
-        p = 0
-        for i in range(k):
-            for j in range(i + 1, k):
-                winner = np.where(decision[:, p] > 0, i, j)
-                votes[rows, winner] += 1
-                p += 1
-        return self.classes_.take(np.argmax(votes, axis=1))  # argmax: the first class with most votes, as libsvm
+        first, second = np.triu_indices(k, 1)
+        out = []
+        for _, values in self._decision_blocks(X):
+            winner = np.where(values > 0, first, second)  # libsvm: i on a positive (i, j) decision, else j
+            rows = np.arange(len(values))[:, None] * k
+            votes = np.bincount((rows + winner).ravel(), minlength=len(values) * k).reshape(len(values), k)
+            out.append(np.argmax(votes, axis=1))  # the first class with most votes, as libsvm
+        return self.classes_.take(np.concatenate(out))

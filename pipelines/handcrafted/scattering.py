@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import FeatureUnion
 from tqdm.auto import tqdm
 
 from .common import HandcraftedPipeline
-from .features import HOGFeatures, as_images, grey, pca_steps
-from .hog import HogConfig
+from .features import as_images, grey, pca_steps
+from .hog import HogConfig, HogSvm
 from .rbf import rbf_svm
 
 LOG_GAIN = 10.0  # log(1 + LOG_GAIN * S): the gain fixed in advance; whether to take the log is chosen on validation
@@ -163,13 +164,10 @@ class HogScatteringSvm(ScatteringSvm):
     }
 
     def extractor(self, cfg: ScatteringConfig, n_jobs: int = -1):
-        from sklearn.pipeline import FeatureUnion
-        return FeatureUnion([  # [HOG | scattering]; the runner caches each part, scattering_svm's scattering too
-            ("hog", HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins, signed=cfg.signed,
-                                n_jobs=n_jobs)),
-            ("scattering", ScatteringFeatures(J=cfg.J, L=cfg.L, log=cfg.log, n_jobs=n_jobs))])
+        return FeatureUnion([  # [HOG | scattering], each hog_svm's and scattering_svm's own extractor; the runner
+            ("hog", HogSvm.extractor(self, cfg, n_jobs)),  # caches each part, so scattering_svm's is reused
+            ("scattering", super().extractor(cfg, n_jobs))])
 
     def encoders(self, cfg: ScatteringConfig, seed: int, side: int = 28):
-        split = HOGFeatures(cell=cfg.cell, block=cfg.block, stride=cfg.stride, nbins=cfg.nbins).fit(
-            np.zeros((1, side, side), np.uint8)).n_features_out_
+        split = HogSvm.extractor(self, cfg, 1).fit(np.zeros((1, side, side), np.uint8)).n_features_out_
         return [("scale", BlockScaler(split=split, weight=cfg.weight)), *pca_steps(cfg.pca_dim, seed)]

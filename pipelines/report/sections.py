@@ -107,8 +107,8 @@ def time_to_accuracy_section(inp: Inputs) -> str:
                       "MLPerf clock to the first evaluation at or above it, s", "ratio on that clock"], rows)
     figures = "\n\n".join(f"![time to accuracy](figures/{p.name})" for p in paths)
     return (f"{figures}\n\n{table}\n\nTimes compare a model ready to predict: the hand-crafted time is features "
-            "(training and test images), encoding, fit and prediction (where a row read its features from the "
-            "cache, marked, the extraction is left out: that can only shorten the hand-crafted time, so the ratio "
+            "(training and test images), encoding, fit and prediction (where a row read its features, or part of "
+            "them, from the cache, marked, that extraction is left out: that can only shorten the hand-crafted time, so the ratio "
             "is then a lower bound); the learned time is training only, its test prediction left out (a few "
             "seconds), the test images scored after each epoch outside it. Both leave out scoring the training "
             "images and bookkeeping. A learned run counts as reaching the target at the first epoch from which its "
