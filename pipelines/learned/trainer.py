@@ -164,7 +164,7 @@ class Trainer:
         """``identity``: what a checkpoint must have been made with to be resumed (``config_hash``,
         ``data_fingerprint``); ``eval_batch``: images per prediction batch (speed only); ``precision``: the
         policy (``precision.POLICIES``), resolved before training."""
-        self.cfg, self.ctx, self.recipe_images = cfg, ctx, recipe_images
+        self.cfg, self.ctx, self.pipeline, self.recipe_images = cfg, ctx, pipeline, recipe_images
         self.checkpoint, self.quiet, self.eval_batch = checkpoint, quiet, eval_batch
         self.device = torch.device(dist.torch_device(ctx.device.kind))
         self.policy = "fp32" if precision == FP32 else precision
@@ -239,7 +239,7 @@ class Trainer:
         ips = PROBE_STEPS * batch * dist.world_size() / (time.perf_counter() - self._probe_start)
         self.estimate = self.recipe_images / ips
         if dist.is_main() and not self.quiet:
-            tqdm.write(f"[{self.cfg.model}] the full recipe ({self.recipe_images:,} training images) would take "
+            tqdm.write(f"[{self.pipeline}] the full recipe ({self.recipe_images:,} training images) would take "
                        f"~{fmt_duration(self.estimate)} here at ~{ips:,.1f} img/s"
                        + (f"; this run is capped at {self.budget:.0f} s of training" if self.budget else ""))
 
@@ -295,7 +295,7 @@ class Trainer:
             self.precision, self.probed = probe(model, batches, lambda net: make_optimizer(net, self.cfg),
                                                 probe_step)
             if dist.is_main() and not self.quiet:
-                tqdm.write(f"[{self.cfg.model}] precision probe: fp32 {self.probed['fp32_images_per_second']:,.0f} "
+                tqdm.write(f"[{self.pipeline}] precision probe: fp32 {self.probed['fp32_images_per_second']:,.0f} "
                            f"img/s, bf16 {self.probed['bf16_images_per_second']:,.0f} img/s -> {self.precision}")
         self.amp = autocast(self.precision, self.device)
 
