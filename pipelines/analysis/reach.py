@@ -20,7 +20,8 @@ def pairings(ok: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
     """What the time-to-accuracy comparison may pair: per preset, device and machine, the curves of the learned
     rows that may enter a verdict (full data, not truncated) and the hand-crafted rows of the same preset that
     may (for a CPU run, of the same CPU only, so that the times compare). ``cached`` marks hand-crafted rows that
-    read their features, or part of them, from the cache: their time leaves out that extraction, so it can only favour that side."""
+    read their features, or part of them, from the cache: their time leaves out that extraction, so it can only
+    favour that side."""
     ok = alone(ok)  # times taken under concurrency are never ranked
     learned = comparable(ok[ok.family == "learned"])
     hand = comparable(ok[ok.family == "handcrafted"])

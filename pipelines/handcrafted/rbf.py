@@ -32,8 +32,8 @@ class RbfSVC(SVC):
                 and not hasattr(X, "tocsr") and len(self.n_support_) == len(self.classes_))
 
     def _decision_blocks(self, X):
-        """``(start, values)`` per block of images: the one-vs-one decision values, ``(block, k (k - 1) / 2)`` in
-        libsvm's pair order (0, 1), (0, 2), ..."""
+        """Per block of images, the one-vs-one decision values, ``(block, k (k - 1) / 2)`` in libsvm's pair order
+        (0, 1), (0, 2), ..."""
         X = self._validate_for_predict(X)
         k = len(self.classes_)
         sv = self.support_vectors_
@@ -53,12 +53,12 @@ class RbfSVC(SVC):
             # part[:, c, r]: class c's support vectors' share of the decision against the r-th other class
             part = np.stack([kernel[:, bounds[c]:bounds[c + 1]] @ coef[:, bounds[c]:bounds[c + 1]].T
                              for c in range(k)], axis=1)
-            yield start, part[:, first, second - 1] + part[:, second, first] + self.intercept_
+            yield part[:, first, second - 1] + part[:, second, first] + self.intercept_
 
     def ovo_decision(self, X) -> np.ndarray:
         """The one-vs-one decision values, ``(n, k (k - 1) / 2)``: ``SVC(decision_function_shape="ovo")``'s."""
         check_is_fitted(self)
-        return np.concatenate([values for _, values in self._decision_blocks(X)])
+        return np.concatenate(list(self._decision_blocks(X)))
 
     def predict(self, X):
         check_is_fitted(self)
@@ -67,7 +67,7 @@ class RbfSVC(SVC):
         k = len(self.classes_)
         first, second = np.triu_indices(k, 1)
         out = []
-        for _, values in self._decision_blocks(X):
+        for values in self._decision_blocks(X):
             winner = np.where(values > 0, first, second)  # libsvm: i on a positive (i, j) decision, else j
             rows = np.arange(len(values))[:, None] * k
             votes = np.bincount((rows + winner).ravel(), minlength=len(values) * k).reshape(len(values), k)

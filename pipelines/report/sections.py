@@ -107,18 +107,18 @@ def time_to_accuracy_section(inp: Inputs) -> str:
                       "MLPerf clock to the first evaluation at or above it, s", "ratio on that clock"], rows)
     figures = "\n\n".join(f"![time to accuracy](figures/{p.name})" for p in paths)
     return (f"{figures}\n\n{table}\n\nTimes compare a model ready to predict: the hand-crafted time is features "
-            "(training and test images), encoding, fit and prediction (where a row read its features, or part of "
-            "them, from the cache, marked, that extraction is left out: that can only shorten the hand-crafted time, so the ratio "
-            "is then a lower bound); the learned time is training only, its test prediction left out (a few "
-            "seconds), the test images scored after each epoch outside it. Both leave out scoring the training "
-            "images and bookkeeping. A learned run counts as reaching the target at the first epoch from which its "
-            "test accuracy stays at or above it to the end of its schedule (fixed in advance), so a noisy early "
-            "crossing does not count; the test curve still scores, never chooses. A ratio above 1 means the network "
-            "got there sooner. Beside it, MLPerf's measure: the clock from the first touch of the data to the first "
-            "evaluation at or above the target, with every evaluation, the precision probe and the set-up inside it "
-            "(rows run before the clock was recorded show –; `bench/time_to_accuracy.py` runs it over five seeds). "
-            "Only rows that may enter a verdict are paired: full data, not truncated, one preset and, on a CPU, one "
-            "CPU (its model and bf16 units).")
+            "(training and test images), encoding, fit and prediction (where a row read its features, or part of them, "
+            "from the cache, marked, that extraction is left out: that can only shorten the hand-crafted time, so the "
+            "ratio is then a lower bound); the learned time is training only, its test prediction left out (a few "
+            "seconds), the test images scored after each epoch outside it. Both leave out scoring the training images "
+            "and bookkeeping. A learned run counts as reaching the target at the first epoch from which its test "
+            "accuracy stays at or above it to the end of its schedule (fixed in advance), so a noisy early crossing "
+            "does not count; the test curve still scores, never chooses. A ratio above 1 means the network got there "
+            "sooner. Beside it, MLPerf's measure: the clock from the first touch of the data to the first evaluation at "
+            "or above the target, with every evaluation, the precision probe and the set-up inside it (rows run before "
+            "the clock was recorded show –; `bench/time_to_accuracy.py` runs it over five seeds). Only rows that may "
+            "enter a verdict are paired: full data, not truncated, one preset and, on a CPU, one CPU (its model and "
+            "bf16 units).")
 
 
 def experiment_header(exp: dict) -> str:
